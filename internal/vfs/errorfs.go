@@ -261,3 +261,10 @@ func (f *errorFile) Truncate(size int64) error {
 	}
 	return f.File.Truncate(size)
 }
+
+func (f *errorFile) WriteAt(p []byte, off int64) (int, error) {
+	if err := f.inj.MaybeError(OpWrite, f.Name()); err != nil {
+		return 0, err
+	}
+	return f.File.WriteAt(p, off)
+}

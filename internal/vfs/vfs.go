@@ -19,6 +19,9 @@ type File interface {
 	io.Reader
 	io.ReaderAt
 	io.Writer
+	// WriterAt writes in place; only files not opened for appending
+	// support it (the LOCK file's owner record is rewritten this way).
+	io.WriterAt
 	io.Closer
 	// Sync makes the file's contents durable (fsync).
 	Sync() error
