@@ -1,0 +1,134 @@
+package index
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/goodseed/goodseed-go/internal/vfs"
+)
+
+// tempPrefix starts the name of an index being written. A file with this
+// prefix left in a run directory is the debris of a crash during WriteFile
+// and may be removed by whoever holds the run's writer lock.
+const tempPrefix = FileName + ".tmp-"
+
+// maxFileSizeBytes bounds what ReadFile reads: an index of a 1,000-field,
+// 10 M-point run is well under a megabyte, so anything this big is not ours.
+const maxFileSizeBytes = 1 << 30
+
+// IsTempName reports whether name (a base name) is an index temp file.
+func IsTempName(name string) bool { return strings.HasPrefix(name, tempPrefix) }
+
+// WriteFile writes ix to dir/index atomically: it marshals ix, writes a
+// fresh temp file dir/index.tmp-<random>, fsyncs and closes it, renames it
+// over dir/index and fsyncs dir.
+//
+// Any failure before the rename leaves the previous index as it was and
+// removes the temp file (best effort; the removal error is ignored). A
+// failure of the final directory fsync is returned too, but by then the
+// rename has happened: dir/index is the new, complete file, and after a
+// power loss it may be the old one again. Either way it is a whole index,
+// never a torn one.
+func WriteFile(fsys vfs.FS, dir string, ix *Index) (err error) {
+	data, err := ix.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(dir, FileName)
+	tmp := filepath.Join(dir, tempPrefix+strconv.FormatUint(rand.Uint64(), 16))
+	f, err := fsys.Create(tmp)
+	if err != nil {
+		return fmt.Errorf("index: create %s: %w", tmp, err)
+	}
+	renamed := false
+	defer func() {
+		if f != nil {
+			_ = f.Close()
+		}
+		if err != nil && !renamed {
+			_ = fsys.Remove(tmp)
+		}
+	}()
+	if err := writeAll(f, data); err != nil {
+		return fmt.Errorf("index: write %s: %w", tmp, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("index: sync %s: %w", tmp, err)
+	}
+	cerr := f.Close()
+	f = nil
+	if cerr != nil {
+		return fmt.Errorf("index: close %s: %w", tmp, cerr)
+	}
+	if err := fsys.Rename(tmp, path); err != nil {
+		return fmt.Errorf("index: rename %s to %s: %w", tmp, path, err)
+	}
+	renamed = true
+	if err := fsys.SyncDir(dir); err != nil {
+		return fmt.Errorf("index: sync directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+func writeAll(w io.Writer, b []byte) error {
+	for len(b) > 0 {
+		n, err := w.Write(b)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return io.ErrShortWrite
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+// ReadFile reads and decodes dir/index. A missing file gives an error
+// satisfying errors.Is(err, fs.ErrNotExist); a damaged one a
+// *CorruptionError naming the file.
+func ReadFile(fsys vfs.FS, dir string) (*Index, error) {
+	path := filepath.Join(dir, FileName)
+	f, err := fsys.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("index: open %s: %w", path, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("index: stat %s: %w", path, err)
+	}
+	if fi.Size() > maxFileSizeBytes {
+		return nil, &CorruptionError{File: path, Offset: -1,
+			Err: fmt.Errorf("file is %d bytes, over the %d-byte limit", fi.Size(), maxFileSizeBytes)}
+	}
+	buf := make([]byte, 0, fi.Size()+512)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := f.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("index: read %s: %w", path, err)
+		}
+	}
+	ix, err := Unmarshal(buf)
+	if err != nil {
+		var ce *CorruptionError
+		if errors.As(err, &ce) {
+			ce.File = path
+			return nil, ce
+		}
+		return nil, fmt.Errorf("%w (%s)", err, path)
+	}
+	return ix, nil
+}

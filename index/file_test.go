@@ -1,0 +1,164 @@
+package index
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/goodseed/goodseed-go/internal/vfs"
+)
+
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := vfs.Default.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+func TestWriteReadFile(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := ReadFile(vfs.Default, dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("missing index: got %v, want fs.ErrNotExist", err)
+	}
+	ix := randomIndex(21, 10, 500, 100, 300)
+	if err := WriteFile(vfs.Default, dir, ix); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadFile(vfs.Default, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := equalIndex(ix, got); d != "" {
+		t.Fatal(d)
+	}
+	// Overwrite with another index.
+	ix2 := smallIndex()
+	if err := WriteFile(vfs.Default, dir, ix2); err != nil {
+		t.Fatal(err)
+	}
+	if got, err = ReadFile(vfs.Default, dir); err != nil {
+		t.Fatal(err)
+	} else if d := equalIndex(ix2, got); d != "" {
+		t.Fatal(d)
+	}
+	if names := dirNames(t, dir); len(names) != 1 || names[0] != FileName {
+		t.Fatalf("directory holds %v", names)
+	}
+}
+
+func TestReadFileCorruptNamesFile(t *testing.T) {
+	dir := t.TempDir()
+	if err := WriteFile(vfs.Default, dir, smallIndex()); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, FileName)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[40] ^= 4
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = ReadFile(vfs.Default, dir)
+	var ce *CorruptionError
+	if !errors.As(err, &ce) || !errors.Is(err, ErrCorrupt) || ce.File != path {
+		t.Fatalf("got %v, want a CorruptionError naming %s", err, path)
+	}
+}
+
+// TestWriteFileFaults fails each step of WriteFile in turn: the error must
+// come back, the previous index must stay whole and readable, and no temp
+// file may remain.
+func TestWriteFileFaults(t *testing.T) {
+	old, next := smallIndex(), randomIndex(31, 5, 300, 50, 100)
+	cases := []struct {
+		name string
+		op   vfs.Op
+		err  error
+		// renamed: the fault comes after the rename, so the new index is
+		// in place (whole) rather than the old one.
+		renamed bool
+	}{
+		{name: "create", op: vfs.OpCreate},
+		{name: "write", op: vfs.OpWrite},
+		{name: "short write", op: vfs.OpWrite, err: vfs.ErrShortWrite},
+		{name: "fsync", op: vfs.OpSync},
+		{name: "close", op: vfs.OpClose},
+		{name: "rename", op: vfs.OpRename},
+		{name: "dir sync", op: vfs.OpSyncDir, renamed: true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := WriteFile(vfs.Default, dir, old); err != nil {
+				t.Fatal(err)
+			}
+			cd := &vfs.Countdown{Ops: []vfs.Op{c.op}, N: 1, Err: c.err}
+			err := WriteFile(vfs.NewErrorFS(vfs.Default, cd), dir, next)
+			if err == nil || !cd.Fired() {
+				t.Fatalf("fault not reported: err=%v fired=%v", err, cd.Fired())
+			}
+			if !errors.Is(err, vfs.ErrInjected) && !errors.Is(err, vfs.ErrShortWrite) {
+				t.Fatalf("error %v does not carry the injected fault", err)
+			}
+			got, rerr := ReadFile(vfs.Default, dir)
+			if rerr != nil {
+				t.Fatalf("index unreadable after a failed write: %v", rerr)
+			}
+			want := old
+			if c.renamed {
+				want = next
+			}
+			if d := equalIndex(want, got); d != "" {
+				t.Fatalf("index changed: %s", d)
+			}
+			if names := dirNames(t, dir); len(names) != 1 || names[0] != FileName {
+				t.Fatalf("directory holds %v, want only %s", names, FileName)
+			}
+		})
+	}
+}
+
+func TestWriteFileRemoveFailsLeavesTempOnly(t *testing.T) {
+	dir := t.TempDir()
+	if err := WriteFile(vfs.Default, dir, smallIndex()); err != nil {
+		t.Fatal(err)
+	}
+	inj := vfs.InjectorFunc(func(op vfs.Op, path string) error {
+		if op == vfs.OpSync || op == vfs.OpRemove {
+			return vfs.ErrInjected
+		}
+		return nil
+	})
+	if err := WriteFile(vfs.NewErrorFS(vfs.Default, inj), dir, randomIndex(3, 1, 1, 1, 1)); err == nil {
+		t.Fatal("no error")
+	}
+	if _, err := ReadFile(vfs.Default, dir); err != nil {
+		t.Fatal(err)
+	}
+	names := dirNames(t, dir)
+	if len(names) != 2 || names[0] != FileName || !IsTempName(names[1]) {
+		t.Fatalf("directory holds %v", names)
+	}
+}
+
+func TestWriteFileRefusesInconsistent(t *testing.T) {
+	dir := t.TempDir()
+	ix := smallIndex()
+	ix.Blocks[0].Segment = 99
+	if err := WriteFile(vfs.Default, dir, ix); err == nil {
+		t.Fatal("inconsistent index written")
+	}
+	if names := dirNames(t, dir); len(names) != 0 {
+		t.Fatalf("directory holds %v", names)
+	}
+}
