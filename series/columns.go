@@ -35,6 +35,12 @@ const (
 	EncFloat32Bits Encoding = 4
 	// EncFloat64Bits: float64 patterns read as integers, through the integer codec.
 	EncFloat64Bits Encoding = 5
+	// EncDict: a dictionary of at most 256 distinct patterns (itself a float
+	// column, never a dictionary) and one integer-codec index per point.
+	EncDict Encoding = 6
+	// EncFloat64Split: sign and exponent (exp<<1 | sign) and the 52-bit
+	// mantissas as two integer-codec streams; for noise-like float64 data.
+	EncFloat64Split Encoding = 7
 )
 
 func (e Encoding) String() string {
@@ -49,6 +55,10 @@ func (e Encoding) String() string {
 		return "float32-bits"
 	case EncFloat64Bits:
 		return "float64-bits"
+	case EncDict:
+		return "dict"
+	case EncFloat64Split:
+		return "float64-split"
 	}
 	return fmt.Sprintf("Encoding(%d)", uint8(e))
 }
@@ -59,7 +69,7 @@ func ColumnEncoding(src []byte) (Encoding, error) {
 		return 0, fmt.Errorf("%w: empty column", ErrCorrupt)
 	}
 	e := Encoding(src[0])
-	if e < EncInt || e > EncFloat64Bits {
+	if e < EncInt || e > EncFloat64Split {
 		return e, fmt.Errorf("%w: unknown column encoding %d", ErrCorrupt, src[0])
 	}
 	return e, nil
@@ -211,60 +221,107 @@ func classify(vs []float64) (integral, narrow bool) {
 }
 
 func appendFloatCol(dst []byte, vs []float64) []byte {
+	return appendFloatColOpt(dst, vs, true)
+}
+
+// appendFloatCol encodes vs with the cheapest of the applicable encodings
+// (exact sizes, computed before writing):
+//
+//   - all integral (|v| <= 2^53, no -0): EncInt;
+//   - else all narrow to float32: EncFloat32XOR or EncFloat32Bits;
+//   - else EncFloat64XOR or EncFloat64Bits, and EncFloat64Split when XOR
+//     needs more than splitMinBits bits a point (noise-like data);
+//   - and, in every case, EncDict when the column holds at most
+//     min(maxDictSize, n/2) distinct patterns.
+func appendFloatColOpt(dst []byte, vs []float64, allowDict bool) []byte {
 	n := len(vs)
 	checkLen(n)
 	if n == 0 {
 		return append(dst, byte(EncInt))
 	}
+	start := len(dst)
 	integral, narrow := classify(vs)
+	var (
+		xs   []uint64
+		sp   *[]uint64
+		enc  Encoding
+		size int
+		plan intPlan
+		xp   xorParams
+	)
 	switch {
 	case integral:
-		sp := getScratch(n)
-		xs := *sp
+		sp = getScratch(n)
+		xs = *sp
 		for i, v := range vs {
 			xs[i] = uint64(int64(v))
 		}
-		dst = append(dst, byte(EncInt))
-		dst = appendPlannedInts(dst, xs)
-		scratchPool.Put(sp)
-		return dst
+		enc = EncInt
+		if n >= 2 {
+			plan = planInts(xs)
+		}
+		size = plan.encodedSize(xs)
 	case narrow:
-		sp := getScratch(n)
-		xs := *sp
+		sp = getScratch(n)
+		xs = *sp
 		for i, v := range vs {
 			f, _ := narrow64(math.Float64bits(v))
 			xs[i] = uint64(f)
 		}
-		dst = appendCheapest(dst, xs, xor32, EncFloat32XOR, EncFloat32Bits)
-		scratchPool.Put(sp)
-		return dst
+		xp = xor32
+		enc, size, plan = cheaperOfXORAndInts(xs, xp, EncFloat32XOR, EncFloat32Bits)
 	default:
-		return appendCheapest(dst, f64view(vs), xor64, EncFloat64XOR, EncFloat64Bits)
+		xs = f64view(vs)
+		xp = xor64
+		enc, size, plan = cheaperOfXORAndInts(xs, xp, EncFloat64XOR, EncFloat64Bits)
+		if n >= 2 && size*8 > splitMinBits*n {
+			dst = appendSplit(append(dst, byte(EncFloat64Split)), xs)
+			if len(dst)-start-1 < size {
+				return dst
+			}
+			dst = dst[:start]
+		}
 	}
+	if allowDict && n >= minDictPoints {
+		dst = appendDict(dst, vs, size+1)
+		if len(dst) > start {
+			if sp != nil {
+				scratchPool.Put(sp)
+			}
+			return dst
+		}
+	}
+	dst = append(dst, byte(enc))
+	switch enc {
+	case EncInt, EncFloat32Bits, EncFloat64Bits:
+		dst = appendInts(dst, xs, &plan)
+	default:
+		dst = appendXOR(dst, xs, xp)
+	}
+	if sp != nil {
+		scratchPool.Put(sp)
+	}
+	return dst
 }
 
-func appendPlannedInts(dst []byte, xs []uint64) []byte {
-	if len(xs) < 2 {
-		return appendInts(dst, xs, nil)
-	}
-	p := planInts(xs)
-	return appendInts(dst, xs, &p)
-}
-
-// appendCheapest writes xs with XOR or the integer codec, whichever is smaller.
-func appendCheapest(dst []byte, xs []uint64, xp xorParams, xorEnc, intEnc Encoding) []byte {
+// cheaperOfXORAndInts returns the smaller of XOR and the integer codec for xs.
+func cheaperOfXORAndInts(xs []uint64, xp xorParams, xorEnc, intEnc Encoding) (Encoding, int, intPlan) {
 	xorBytes := (xorSizeBits(xs, xp) + 7) / 8
 	if len(xs) < 2 {
-		return appendXOR(append(dst, byte(xorEnc)), xs, xp)
+		return xorEnc, xorBytes, intPlan{}
 	}
 	p := planInts(xs)
-	if p.encodedSize(xs) < xorBytes {
-		return appendInts(append(dst, byte(intEnc)), xs, &p)
+	if s := p.encodedSize(xs); s < xorBytes {
+		return intEnc, s, p
 	}
-	return appendXOR(append(dst, byte(xorEnc)), xs, xp)
+	return xorEnc, xorBytes, p
 }
 
 func decodeFloatCol(src []byte, n int, dst []float64) ([]float64, []byte, error) {
+	return decodeFloatColOpt(src, n, dst, true)
+}
+
+func decodeFloatColOpt(src []byte, n int, dst []float64, allowDict bool) ([]float64, []byte, error) {
 	e, err := checkColumn(src, n)
 	if err != nil {
 		return dst, nil, err
@@ -275,6 +332,13 @@ func decodeFloatCol(src []byte, n int, dst []float64) ([]float64, []byte, error)
 	}
 	base := len(dst)
 	switch e {
+	case EncDict:
+		if !allowDict {
+			return dst, nil, fmt.Errorf("%w: nested dictionary", ErrCorrupt)
+		}
+		return decodeDict(src, n, dst)
+	case EncFloat64Split:
+		return decodeSplit(src, n, dst)
 	case EncInt, EncFloat32Bits, EncFloat64Bits:
 		h, rest, err := parseInts(src, n)
 		if err != nil {
@@ -321,6 +385,13 @@ func f64view(f []float64) []uint64 {
 		return nil
 	}
 	return unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(f))), len(f))
+}
+
+func u64asF64(u []uint64) []float64 {
+	if len(u) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*float64)(unsafe.Pointer(unsafe.SliceData(u))), len(u))
 }
 
 func i64view(f []int64) []uint64 {
