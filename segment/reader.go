@@ -50,10 +50,12 @@ type Reader struct {
 	buf        []byte // window of the file starting at bufOff
 	bufOff     int64
 	bufEOF     bool  // buf ends at the end of the file, as of the read
+	sizeHint   int64 // file size seen at open, to size reads of small files; 0 once outgrown
 	off        int64 // where Next looks for the next block
 	resync     bool  // off is not a block boundary: scan for a valid header first
 	done       bool  // Next returns only io.EOF (after a torn tail, the footer, damage at the end)
 	tornAt     int64 // offset of the torn tail that set done, or -1
+	damaged    bool  // Next has reported a corruption
 	cur        BlockMeta
 	curPayload []byte // stored payload of cur, inside buf; valid while hasCur
 	hasCur     bool
@@ -83,6 +85,9 @@ func openReader(fsys vfs.FS, path string) (r *Reader, herr, err error) {
 		return nil, nil, fmt.Errorf("segment: open %s: %w", path, err)
 	}
 	r = &Reader{f: f, path: path, tornAt: -1}
+	if fi, err := f.Stat(); err == nil {
+		r.sizeHint = fi.Size()
+	}
 	w, err := r.fill(0, maxFileHeaderBytes)
 	if err != nil {
 		f.Close()
@@ -182,6 +187,10 @@ func (r *Reader) fill(off int64, n int) ([]byte, error) {
 		return r.buf[rel:], nil
 	}
 	want := max(n+1, readaheadBytes)
+	if r.sizeHint > 0 {
+		// Small file: read what is there (plus room for appends since open).
+		want = max(n+1, min(want, int(max(r.sizeHint-off, 0))+4096))
+	}
 	if want > statAboveBytes {
 		fi, err := r.f.Stat()
 		if err != nil {
@@ -202,6 +211,9 @@ func (r *Reader) fill(off int64, n int) ([]byte, error) {
 		return nil, err
 	}
 	r.buf, r.bufOff, r.bufEOF = buf[:k], off, k < want
+	if !r.bufEOF {
+		r.sizeHint = 0 // grown past the hint: back to full readahead
+	}
 	return r.buf, nil
 }
 
@@ -241,9 +253,11 @@ func (r *Reader) Next() (BlockMeta, error) {
 	}
 	if len(w) < blockHeaderBytes {
 		if _, ok := parseSegmentTrailer(w); ok {
-			// The trailer of a footer already reported as damaged.
 			r.done = true
-			return BlockMeta{}, io.EOF
+			if r.damaged {
+				return BlockMeta{}, io.EOF // the trailer of a footer already reported as damaged
+			}
+			return BlockMeta{}, &CorruptionError{File: r.path, Offset: off, Reason: "segment trailer without a footer"}
 		}
 		return BlockMeta{}, r.torn(off)
 	}
@@ -331,7 +345,7 @@ func (r *Reader) Payload(dst []byte) ([]byte, error) {
 }
 
 func (r *Reader) corrupt(off int64, reason string, resume int64, resync bool) error {
-	r.off, r.resync = resume, resync
+	r.off, r.resync, r.damaged = resume, resync, true
 	return &CorruptionError{File: r.path, Offset: off, Reason: reason}
 }
 
