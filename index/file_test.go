@@ -162,3 +162,58 @@ func TestWriteFileRefusesInconsistent(t *testing.T) {
 		t.Fatalf("directory holds %v", names)
 	}
 }
+
+// TestWriteFileCrashAtEveryStep stops WriteFile at each of its file-system
+// operations in turn (that one and every later one fail, as if the process
+// died there), then crashes the in-memory FS: what survives must always
+// be a whole index, the old one or the new one.
+func TestWriteFileCrashAtEveryStep(t *testing.T) {
+	old, next := smallIndex(), randomIndex(41, 4, 200, 30, 50)
+	setup := func() *vfs.MemFS {
+		m := vfs.NewMem()
+		if err := m.MkdirAll("/run", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.SyncDir("/"); err != nil {
+			t.Fatal(err)
+		}
+		if err := WriteFile(m, "/run", old); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	counter := &vfs.Countdown{}
+	if err := WriteFile(vfs.NewErrorFS(setup(), counter), "/run", next); err != nil {
+		t.Fatal(err)
+	}
+	steps := counter.Count()
+	if steps < 6 {
+		t.Fatalf("WriteFile made only %d file-system calls", steps)
+	}
+	sawOld, sawNew := false, false
+	for k := 1; k <= steps+1; k++ {
+		m := setup()
+		cd := &vfs.Countdown{N: k, Sticky: true}
+		err := WriteFile(vfs.NewErrorFS(m, cd), "/run", next)
+		if cd.Fired() != (err != nil) && k <= steps {
+			t.Fatalf("step %d: fired=%v err=%v", k, cd.Fired(), err)
+		}
+		for _, c := range []*vfs.MemFS{m.CrashClone(), m.CrashCloneWith(vfs.CrashCloneOptions{KeepUnsyncedPrefix: true, Seed: int64(k)})} {
+			got, rerr := ReadFile(c, "/run")
+			if rerr != nil {
+				t.Fatalf("crash at step %d: index unreadable: %v", k, rerr)
+			}
+			switch {
+			case equalIndex(old, got) == "":
+				sawOld = true
+			case equalIndex(next, got) == "":
+				sawNew = true
+			default:
+				t.Fatalf("crash at step %d: index is neither the old nor the new one", k)
+			}
+		}
+	}
+	if !sawOld || !sawNew {
+		t.Fatalf("sweep saw old=%v new=%v; expected both", sawOld, sawNew)
+	}
+}
