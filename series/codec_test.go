@@ -50,7 +50,7 @@ var floatCases = []struct {
 	{"half-steps", []float64{0, 0.5, 1, 1.5, 2, 2.5}, 0},
 	{"shuffled", []float64{5, 3, 9, 0, 1, 1, 7, 3}, EncInt},
 	{"huge", []float64{1 << 53, -(1 << 53), 1<<53 - 1, 0, 1 << 52}, EncInt},
-	{"beyond-2^53", []float64{1 << 54, 1<<54 + 4, 1 << 60}, 0},
+	{"beyond-2p53", []float64{1 << 54, 1<<54 + 4, 1 << 60}, 0},
 	{"inf", []float64{math.Inf(1), math.Inf(-1), 0, math.Inf(1)}, 0},
 	{"neg-zero", []float64{0, negZero, 0, negZero}, 0},
 	{"nan-payloads", []float64{math.NaN(), sNaN, nanNeg, f64s(0x7FF4000000000000)[0], f64s(0x7FFFFFFFFFFFFFFF)[0], qNaNf32}, 0},
