@@ -124,7 +124,7 @@ func TestEncodeAllocations(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	if allocs > 2 {
+	if !raceEnabled && allocs > 2 {
 		t.Errorf("encode+decode of a 4096-point chunk allocates %.1f times", allocs)
 	}
 }

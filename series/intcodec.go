@@ -354,38 +354,89 @@ func (h *intHeader) decode(src []byte, out []uint64) ([]byte, error) {
 	if n == 1 {
 		return src, nil
 	}
-	r := newBitReader(src)
-	next := func() uint64 {
-		e := &h.tab[r.peek(3)]
-		r.skip(uint(e.codeLen))
-		return r.read(uint(e.width))
+	res := out[1:]
+	if h.order == intOrderDoD {
+		res = out[2:]
 	}
+	used, ok := h.residuals(src, res)
+	if !ok {
+		return nil, fmt.Errorf("%w: integer stream truncated", ErrCorrupt)
+	}
+	// Second pass: undo the order, in place.
 	switch h.order {
 	case intOrderValue:
 		for i := 1; i < n; i++ {
-			out[i] = next() + h.base
+			out[i] += h.base
 		}
 	case intOrderDelta:
 		prev := h.first
 		for i := 1; i < n; i++ {
-			prev += next() + h.base
+			prev += out[i] + h.base
 			out[i] = prev
 		}
 	case intOrderDoD:
 		prev, d := h.first+h.base, h.base
 		out[1] = prev
 		for i := 2; i < n; i++ {
-			d += uint64(unzigzag(next()))
+			d += uint64(unzigzag(out[i]))
 			prev += d
 			out[i] = prev
 		}
 	default:
 		for i := 1; i < n; i++ {
-			out[i] = linePred(h.first, h.base, i) + uint64(unzigzag(next()))
+			out[i] = linePred(h.first, h.base, i) + uint64(unzigzag(out[i]))
 		}
 	}
-	if r.overrun {
-		return nil, fmt.Errorf("%w: integer stream truncated", ErrCorrupt)
+	return src[used:], nil
+}
+
+// residuals reads len(out) raw residuals and returns the bytes used.
+func (h *intHeader) residuals(src []byte, out []uint64) (int, bool) {
+	if h.minBits == 0 && h.classes == 1 {
+		clear(out) // one class of width 0: nothing stored
+		return 0, true
 	}
-	return src[r.consumed():], nil
+	maxBits := 0
+	for _, e := range h.tab {
+		maxBits = max(maxBits, int(e.codeLen)+int(e.width))
+	}
+	if maxBits > 56 {
+		r := newBitReader(src)
+		for i := range out {
+			e := &h.tab[r.peek(3)]
+			r.skip(uint(e.codeLen))
+			out[i] = r.read(uint(e.width))
+		}
+		return r.consumed(), !r.overrun
+	}
+	// Fast path: every residual fits one refill of at least 56 bits.
+	var acc uint64
+	var nacc uint
+	pos := 0
+	tab := &h.tab
+	for i := range out {
+		if nacc < 56 {
+			if pos+8 <= len(src) {
+				acc |= binary.BigEndian.Uint64(src[pos:]) >> nacc
+				k := (63 - nacc) >> 3
+				pos += int(k)
+				nacc += k << 3
+			} else {
+				for nacc <= 56 && pos < len(src) {
+					acc |= uint64(src[pos]) << (56 - nacc)
+					pos++
+					nacc += 8
+				}
+			}
+		}
+		e := tab[acc>>61]
+		t := uint(e.codeLen) + uint(e.width)
+		if t > nacc {
+			return 0, false
+		}
+		out[i] = (acc << e.codeLen) >> (64 - uint(e.width))
+		acc <<= t
+		nacc -= t
+	}
+	return int((uint(pos)*8 - nacc + 7) / 8), true
 }

@@ -131,7 +131,7 @@ func TestMergeReusesDst(t *testing.T) {
 	dst := MetricColumns{Steps: make([]float64, 0, 8), Values: make([]float64, 0, 8), TimesMs: make([]int64, 0, 8)}
 	MergeMetric(&dst, chunks) // warm the pools
 	allocs := testing.AllocsPerRun(100, func() { MergeMetric(&dst, chunks) })
-	if allocs > 1 {
+	if !raceEnabled && allocs > 1 {
 		t.Errorf("MergeMetric allocates %.1f times per call", allocs)
 	}
 }
