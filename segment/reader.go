@@ -467,12 +467,16 @@ func (r *Reader) readFrameAt(off int64, bp *[]byte) (bh blockHeader, stored []by
 			return bh, nil, false, &TornTailError{File: r.path, Offset: off, Size: max(have, 0)}
 		}
 	}
+	// The frame goes into one buffer so its checksum is one pass; one byte
+	// more than the frame tells "ends here" from "goes on".
+	frameLen := blockHeaderBytes + rest
 	buf := *bp
-	if cap(buf) < rest+1 {
-		buf = make([]byte, rest+1)
+	if cap(buf) < frameLen+1 {
+		buf = make([]byte, frameLen+1)
 	}
-	buf = buf[:rest+1] // one byte more tells "ends here" from "goes on"
-	k, err := r.f.ReadAt(buf, off+blockHeaderBytes)
+	buf = buf[:frameLen+1]
+	copy(buf, hdr[:])
+	k, err := r.f.ReadAt(buf[blockHeaderBytes:], off+blockHeaderBytes)
 	if cap(buf) <= maxRetainedBufferBytes {
 		*bp = buf[:0]
 	}
@@ -483,15 +487,11 @@ func (r *Reader) readFrameAt(off int64, bp *[]byte) (bh blockHeader, stored []by
 		return bh, nil, false, &TornTailError{File: r.path, Offset: off, Size: int64(blockHeaderBytes + k)}
 	}
 	atEOF = k == rest
-	var d xxhash.Digest
-	d.Reset()
-	d.Write(hdr[:])
-	d.Write(buf[:bh.payloadLen])
-	if d.Sum64() != binary.LittleEndian.Uint64(buf[bh.payloadLen:]) {
+	if !frameSumOK(buf[:frameLen]) {
 		if atEOF {
 			return bh, nil, atEOF, &TornTailError{File: r.path, Offset: off, Size: bh.frameBytes()}
 		}
 		return bh, nil, atEOF, &CorruptionError{File: r.path, Offset: off, Reason: "block checksum mismatch"}
 	}
-	return bh, buf[:bh.payloadLen], atEOF, nil
+	return bh, buf[blockHeaderBytes : blockHeaderBytes+int(bh.payloadLen)], atEOF, nil
 }
