@@ -425,6 +425,9 @@ var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return
 // appended to dst[:0]. Errors are as for Next; ReadBlockAt does not change
 // Next's position.
 func (r *Reader) ReadBlockAt(offset int64, dst []byte) ([]byte, BlockMeta, error) {
+	if r.f == nil {
+		return dst[:0], BlockMeta{}, fmt.Errorf("segment: read %s: reader closed", r.path)
+	}
 	if offset < r.dataOff {
 		return dst[:0], BlockMeta{}, fmt.Errorf("segment: read %s at offset %d: inside the file header (%d bytes)", r.path, offset, r.dataOff)
 	}
