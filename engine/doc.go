@@ -1,0 +1,64 @@
+// Package engine is one run's store: the field dictionary, the lock-free
+// append buffers, the flusher that seals them into segment blocks, the
+// writer lock, recovery and replay, and the read path.
+//
+// # A run on disk
+//
+//	<run dir>/
+//	    LOCK                     flock'ed by the one live writer; holds its owner record
+//	    <writer>-<seq>.seg       segments, append-only, one stream per writer (package segment)
+//	    <writer>-<seq>.seg.torn-<offset>   bytes cut off a torn tail by recovery, kept for forensics
+//	    index                    roaring index + summaries + state snapshot (package index); a cache
+//
+// # Records
+//
+// Every block the engine writes is a sequence of records (record.go):
+//
+//	record   := kind u8 | uvarint len | body[len]
+//	field-def    uvarint id | field kind u8 | path bytes
+//	metric-chunk uvarint field | series metric chunk
+//	string-chunk uvarint field | series string chunk
+//	config       uvarint field | varint time ms | value
+//	set-op       uvarint field | varint time ms | op u8 | uvarint n | n × (uvarint len | bytes)
+//	meta         varint time ms | uvarint klen | key | value bytes
+//	value    := type u8 | bool u8 | varint int | f64 LE bits | uvarint len+bytes | varint unix ns | strings
+//
+// Field ids are dense from 0 in definition order. Each record has a
+// sequence number: a block's records are FirstSeq..LastSeq of its writer's
+// stream. Replaying the records in order rebuilds the whole run.
+//
+// # Durability contract
+//
+//   - Log returns: the point is in memory.
+//   - Every Options.FlushInterval (1 s), and whenever enough is queued,
+//     the flusher writes blocks: they survive a crash of the process.
+//   - Flush returns when everything logged before it is written; Sync also
+//     fsyncs, so it survives power loss.
+//   - Close flushes, seals and fsyncs the segment, writes the index
+//     atomically (temp file, fsync, rename, fsync dir) and releases LOCK.
+//   - A writer killed at any moment loses at most what it logged after its
+//     last completed flush. The OS drops its flock with the process, so the
+//     run reopens for writing at once; Open cuts the torn tail (keeping the
+//     bytes aside) and reports it.
+//   - A write or fsync error is sticky: Log, Flush, Sync and Close return it
+//     from then on. What was durable before stays durable.
+//
+// # Concurrency
+//
+// Log on a Field handle is lock-free: a writer claims a slot with one
+// atomic add on the buffer's reservation counter, stores the point and
+// publishes it with a second atomic add (buffer.go). When a buffer fills,
+// the writer installs the next one under the field's mutex and queues the
+// full one for the flusher; when more than Options.MaxBufferedBytes is
+// queued, Log waits for the flusher instead of growing memory.
+// Timestamps come from a shared millisecond clock (clock.go): reading
+// time.Now would cost more than the whole Log call.
+//
+// # Limits
+//
+// MaxFields (16 M) fields per run, MaxPathBytes (1 KiB) per path,
+// MaxStringBytes (1 MiB) per string point or config string,
+// MaxPointsPerSeries (4 G) points per series, MaxSetItems (65,536) strings
+// per set operation. A call past a limit fails with ErrLimit; nothing else
+// is affected. Field paths follow ValidatePath.
+package engine

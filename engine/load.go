@@ -1,0 +1,428 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"path/filepath"
+	"slices"
+
+	"github.com/goodseed/goodseed-go/index"
+	"github.com/goodseed/goodseed-go/internal/vfs"
+	"github.com/goodseed/goodseed-go/segment"
+	"github.com/goodseed/goodseed-go/series"
+)
+
+// RecoveryReport says what opening a run found: torn tails cut, damaged
+// blocks skipped, and whether the index had to be rebuilt.
+type RecoveryReport struct {
+	// Cuts lists the torn tails cut from segments (writable opens only).
+	Cuts []TailCut
+	// Torn lists torn tails seen but left alone (read-only opens: usually a
+	// live writer's block in flight).
+	Torn []*segment.TornTailError
+	// Corruptions lists damaged blocks and records; their data is skipped,
+	// everything else is read.
+	Corruptions []error
+	// IndexRebuilt is set when the index was missing, stale or corrupt;
+	// IndexProblem says why.
+	IndexRebuilt bool
+	IndexProblem string
+	// ReplayedBlocks counts blocks the index did not cover.
+	ReplayedBlocks int
+}
+
+// TailCut is one torn tail cut off a segment. The cut bytes are kept in
+// SavedAs for forensics.
+type TailCut struct {
+	Segment string
+	Offset  int64
+	Bytes   int64
+	SavedAs string
+}
+
+// Clean reports whether nothing was cut or found damaged.
+func (r RecoveryReport) Clean() bool {
+	return len(r.Cuts) == 0 && len(r.Torn) == 0 && len(r.Corruptions) == 0
+}
+
+// loaded is a run's state as found on disk.
+type loaded struct {
+	runID   string
+	ix      *index.Index
+	st      *runState
+	segPos  map[string]uint32 // segment name → position in ix.Segments
+	lastSeg map[uint32]uint64 // writer → newest segment seq
+	nextSeq map[uint32]uint64 // writer → next record seq
+	report  RecoveryReport
+}
+
+type segFile struct {
+	name   string
+	writer uint32
+	seq    uint64
+}
+
+func listSegments(fsys vfs.FS, dir string) ([]segFile, error) {
+	entries, err := fsys.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("engine: list %s: %w", dir, err)
+	}
+	var segs []segFile
+	for _, e := range entries {
+		if w, seq, ok := segment.ParseSegmentName(e.Name()); ok && !e.IsDir() {
+			segs = append(segs, segFile{name: e.Name(), writer: w, seq: seq})
+		}
+	}
+	slices.SortFunc(segs, func(a, b segFile) int {
+		if a.writer != b.writer {
+			return int(a.writer) - int(b.writer)
+		}
+		switch {
+		case a.seq < b.seq:
+			return -1
+		case a.seq > b.seq:
+			return 1
+		}
+		return 0
+	})
+	return segs, nil
+}
+
+// cutTornTails cuts the torn tail off the newest segment of each writer,
+// keeping the cut bytes beside it. A crash can only tear the block a writer
+// was appending, so older segments are left as they are.
+func cutTornTails(fsys vfs.FS, dir string, segs []segFile, rep *RecoveryReport) error {
+	for i, sf := range segs {
+		if i+1 < len(segs) && segs[i+1].writer == sf.writer {
+			continue
+		}
+		path := filepath.Join(dir, sf.name)
+		sr, err := segment.Scan(fsys, path, nil)
+		if err != nil && !errors.Is(err, segment.ErrTornTail) && !errors.Is(err, segment.ErrCorrupt) {
+			return fmt.Errorf("engine: scan %s: %w", path, err)
+		}
+		if sr.Torn == nil {
+			continue
+		}
+		cut, err := cutTail(fsys, path, sr.ValidEnd, sr.Size)
+		if err != nil {
+			return err
+		}
+		rep.Cuts = append(rep.Cuts, cut)
+	}
+	return nil
+}
+
+func cutTail(fsys vfs.FS, path string, from, size int64) (TailCut, error) {
+	cut := TailCut{Segment: filepath.Base(path), Offset: from, Bytes: size - from}
+	f, err := fsys.OpenReadWrite(path)
+	if err != nil {
+		return cut, fmt.Errorf("engine: open %s to cut torn tail: %w", path, err)
+	}
+	defer f.Close()
+	tail := make([]byte, size-from)
+	if _, err := f.ReadAt(tail, from); err != nil && !errors.Is(err, io.EOF) {
+		return cut, fmt.Errorf("engine: read torn tail of %s at %d: %w", path, from, err)
+	}
+	saved := fmt.Sprintf("%s.torn-%d", path, from)
+	if err := writeFileSync(fsys, saved, tail); err != nil {
+		return cut, err
+	}
+	cut.SavedAs = filepath.Base(saved)
+	if from == 0 {
+		// Not even the header made it: the segment is nothing but its tail.
+		if err := fsys.Remove(path); err != nil {
+			return cut, fmt.Errorf("engine: remove torn segment %s: %w", path, err)
+		}
+	} else {
+		if err := f.Truncate(from); err != nil {
+			return cut, fmt.Errorf("engine: cut %s at %d: %w", path, from, err)
+		}
+		if err := f.Sync(); err != nil {
+			return cut, fmt.Errorf("engine: sync %s after cut: %w", path, err)
+		}
+	}
+	if err := fsys.SyncDir(filepath.Dir(path)); err != nil {
+		return cut, fmt.Errorf("engine: sync dir after cut of %s: %w", path, err)
+	}
+	return cut, nil
+}
+
+func writeFileSync(fsys vfs.FS, path string, b []byte) error {
+	f, err := fsys.Create(path)
+	if err != nil {
+		return fmt.Errorf("engine: create %s: %w", path, err)
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return fmt.Errorf("engine: write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("engine: sync %s: %w", path, err)
+	}
+	return f.Close()
+}
+
+// load reads a run's state: the index when it is valid, plus a replay of
+// whatever it does not cover; a full rebuild from the segments otherwise.
+func load(fsys vfs.FS, dir string, segs []segFile) (*loaded, error) {
+	l := &loaded{
+		segPos:  make(map[string]uint32),
+		lastSeg: make(map[uint32]uint64),
+		nextSeq: make(map[uint32]uint64),
+	}
+	ix, err := index.ReadFile(fsys, dir)
+	switch {
+	case err == nil:
+		if problem := validateIndex(fsys, dir, ix, segs); problem != "" {
+			l.report.IndexProblem = problem
+		} else {
+			l.ix, l.st = ix, newRunState()
+			if err := l.st.restore(ix.State); err != nil {
+				l.report.IndexProblem = err.Error()
+				l.ix = nil
+			}
+		}
+	case errors.Is(err, fs.ErrNotExist):
+		l.report.IndexProblem = "index missing"
+	default:
+		l.report.IndexProblem = err.Error()
+	}
+	if l.ix == nil {
+		l.report.IndexRebuilt = true
+		l.ix, l.st = index.New(""), newRunState()
+	} else {
+		l.runID = l.ix.RunID
+		for i, se := range l.ix.Segments {
+			l.segPos[se.Name] = uint32(i)
+		}
+		for _, b := range l.ix.Blocks {
+			w := l.ix.Segments[b.Segment].WriterID
+			l.nextSeq[w] = max(l.nextSeq[w], b.LastSeq+1)
+		}
+	}
+	if err := l.replay(fsys, dir, segs); err != nil {
+		return nil, err
+	}
+	l.ix.RunID = l.runID
+	return l, nil
+}
+
+// validateIndex says why ix cannot be trusted, or "" when it can: every
+// segment it covers must still be there, at least as long as it covered.
+func validateIndex(fsys vfs.FS, dir string, ix *index.Index, segs []segFile) string {
+	onDisk := make(map[string]bool, len(segs))
+	for _, sf := range segs {
+		onDisk[sf.name] = true
+	}
+	for _, se := range ix.Segments {
+		if !onDisk[se.Name] {
+			return fmt.Sprintf("index lists segment %s, which is missing", se.Name)
+		}
+		fi, err := fsys.Stat(filepath.Join(dir, se.Name))
+		if err != nil {
+			return fmt.Sprintf("stat %s: %v", se.Name, err)
+		}
+		if fi.Size() < se.Covered {
+			return fmt.Sprintf("segment %s is %d bytes, index covers %d", se.Name, fi.Size(), se.Covered)
+		}
+	}
+	for _, b := range ix.Blocks {
+		if int(b.Segment) >= len(ix.Segments) || b.Offset+b.Size > ix.Segments[b.Segment].Covered {
+			return fmt.Sprintf("index block at %d lies outside its segment", b.Offset)
+		}
+	}
+	return ""
+}
+
+// replay brings l up to date with the segments on disk: blocks past what
+// the index covers, and segments it does not know. It is also how a reader
+// refreshes.
+func (l *loaded) replay(fsys vfs.FS, dir string, segs []segFile) error {
+	var scratch blockScratch
+	for _, sf := range segs {
+		path := filepath.Join(dir, sf.name)
+		l.lastSeg[sf.writer] = max(l.lastSeg[sf.writer], sf.seq)
+		pos, known := l.segPos[sf.name]
+		if !known {
+			pos = l.ix.AddSegment(index.SegmentEntry{Name: sf.name, WriterID: sf.writer, Seq: sf.seq})
+			l.segPos[sf.name] = pos
+			if err := l.scanNew(fsys, path, pos, &scratch); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := l.continueFrom(fsys, path, pos, &scratch); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (l *loaded) scanNew(fsys vfs.FS, path string, pos uint32, scratch *blockScratch) error {
+	sr, err := segment.Scan(fsys, path, func(m segment.BlockMeta, payload []byte) error {
+		if m.Kind == blockKindRecords {
+			l.applyBlock(path, pos, m, payload, scratch)
+		}
+		return nil
+	})
+	if sr.Header.RunID != "" && l.runID == "" {
+		l.runID = sr.Header.RunID
+	}
+	if sr.Header.RunID != "" && sr.Header.RunID != l.runID {
+		return fmt.Errorf("engine: segment %s belongs to run %q, not %q", path, sr.Header.RunID, l.runID)
+	}
+	for _, c := range sr.Corruptions {
+		l.report.Corruptions = append(l.report.Corruptions, c)
+	}
+	if sr.Torn != nil {
+		l.report.Torn = append(l.report.Torn, sr.Torn)
+	}
+	if err != nil && !errors.Is(err, segment.ErrTornTail) && !errors.Is(err, segment.ErrCorrupt) {
+		return fmt.Errorf("engine: scan %s: %w", path, err)
+	}
+	se := &l.ix.Segments[pos]
+	se.Covered, se.Sealed = sr.ValidEnd, sr.Sealed
+	return nil
+}
+
+// continueFrom replays the blocks of a known segment past what is covered.
+func (l *loaded) continueFrom(fsys vfs.FS, path string, pos uint32, scratch *blockScratch) error {
+	se := &l.ix.Segments[pos]
+	fi, err := fsys.Stat(path)
+	if err != nil {
+		return fmt.Errorf("engine: stat %s: %w", path, err)
+	}
+	if fi.Size() <= se.Covered || se.Sealed {
+		return nil
+	}
+	r, err := segment.Open(fsys, path)
+	if err != nil {
+		return fmt.Errorf("engine: open %s: %w", path, err)
+	}
+	defer r.Close()
+	for off := se.Covered; off < fi.Size(); {
+		payload, m, err := r.ReadBlockAt(off, scratch.payload)
+		if err != nil {
+			var torn *segment.TornTailError
+			switch {
+			case errors.As(err, &torn):
+				l.report.Torn = append(l.report.Torn, torn)
+			case errors.Is(err, io.EOF):
+			case errors.Is(err, segment.ErrCorrupt):
+				l.report.Corruptions = append(l.report.Corruptions, err)
+			default:
+				return fmt.Errorf("engine: read %s at %d: %w", path, off, err)
+			}
+			break
+		}
+		scratch.payload = payload
+		if m.Kind != blockKindRecords {
+			se.Sealed = true // the footer: nothing follows
+			break
+		}
+		l.applyBlock(path, pos, m, payload, scratch)
+		off = m.Offset + m.Size
+		se.Covered = off
+	}
+	return nil
+}
+
+type blockScratch struct {
+	payload []byte
+	metric  series.MetricColumns
+	text    series.StringColumns
+}
+
+// applyBlock folds one block into the index and the state. A record that
+// does not decode is reported and the rest of its block skipped.
+func (l *loaded) applyBlock(path string, pos uint32, m segment.BlockMeta, payload []byte, scratch *blockScratch) {
+	w := l.ix.Segments[pos].WriterID
+	l.nextSeq[w] = max(l.nextSeq[w], m.LastSeq+1)
+	l.report.ReplayedBlocks++
+	type chunk struct {
+		field uint32
+		kind  FieldKind
+		sum   index.Summary
+	}
+	var chunks []chunk
+	minT, maxT := int64(math.MaxInt64), int64(math.MinInt64)
+	for b := payload; len(b) > 0; {
+		r, rest, err := DecodeRecord(b)
+		if err == nil {
+			err = l.st.apply(&r)
+		}
+		if err == nil && (r.Kind == RecMetricChunk || r.Kind == RecStringChunk) {
+			var sum index.Summary
+			var lo int64
+			sum, lo, err = scratch.summarizeChunk(&r)
+			if err == nil {
+				chunks = append(chunks, chunk{r.Field, l.st.fields[r.Field].Kind, sum})
+				minT, maxT = min(minT, lo), max(maxT, sum.LastTimeMs)
+			}
+		} else if err == nil {
+			minT, maxT = min(minT, r.TimeMs), max(maxT, r.TimeMs)
+		}
+		if err != nil {
+			l.report.Corruptions = append(l.report.Corruptions,
+				fmt.Errorf("engine: %s block at %d: %w", path, m.Offset, err))
+			break
+		}
+		b = rest
+	}
+	if minT > maxT {
+		minT, maxT = 0, 0
+	}
+	ord := l.ix.AddBlock(index.BlockEntry{
+		Segment: pos, Offset: m.Offset, Size: m.Size,
+		FirstSeq: m.FirstSeq, LastSeq: m.LastSeq, MinTimeMs: minT, MaxTimeMs: maxT,
+	})
+	for _, c := range chunks {
+		l.ix.AddChunk(c.field, uint8(c.kind), ord, c.sum)
+	}
+}
+
+// summarizeChunk decodes a chunk record and summarises its points.
+func (sc *blockScratch) summarizeChunk(r *Record) (index.Summary, int64, error) {
+	if r.Kind == RecMetricChunk {
+		sc.metric.Reset()
+		if err := series.DecodeMetricChunk(r.Chunk, &sc.metric); err != nil {
+			return index.Summary{}, 0, err
+		}
+		c := &sc.metric
+		sum, lo := summarize(KindMetric, c.Steps, c.Values, c.TimesMs)
+		return sum, lo, nil
+	}
+	sc.text.Reset()
+	if err := series.DecodeStringChunk(r.Chunk, &sc.text); err != nil {
+		return index.Summary{}, 0, err
+	}
+	c := &sc.text
+	sum, lo := summarize(KindString, c.Steps, nil, c.TimesMs)
+	return sum, lo, nil
+}
+
+// summarize computes a chunk's summary and its earliest timestamp. values
+// is nil for string chunks. The last value is the one at the greatest step,
+// the later point winning a tie.
+func summarize(kind FieldKind, steps, values []float64, times []int64) (index.Summary, int64) {
+	sum := index.Summary{Kind: uint8(kind), Count: uint64(len(steps))}
+	sum.MinStep, sum.MaxStep = math.Inf(1), math.Inf(-1)
+	minT, maxT := int64(math.MaxInt64), int64(math.MinInt64)
+	for i, st := range steps {
+		sum.MinStep = min(sum.MinStep, st)
+		if st >= sum.MaxStep {
+			sum.MaxStep = st
+			if values != nil {
+				sum.LastValue = values[i]
+			}
+		}
+		minT, maxT = min(minT, times[i]), max(maxT, times[i])
+	}
+	sum.LastStep, sum.LastTimeMs = sum.MaxStep, maxT
+	return sum, minT
+}

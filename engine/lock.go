@@ -1,0 +1,122 @@
+package engine
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/goodseed/goodseed-go/internal/vfs"
+)
+
+// LockFileName is the file a live writer holds with an OS lock.
+const LockFileName = "LOCK"
+
+// lockRecordBytes is the fixed size the owner record is padded to, so a
+// heartbeat rewrites it in place with one write and never leaves a longer
+// older record's tail behind.
+const lockRecordBytes = 512
+
+// Owner is what a writer records in LOCK: who it is and that it is alive.
+type Owner struct {
+	Host      string    `json:"host"`
+	PID       int       `json:"pid"`
+	Start     time.Time `json:"start"`
+	Heartbeat time.Time `json:"heartbeat"`
+	WriterID  uint32    `json:"writer_id"`
+}
+
+// encodeOwner renders the record as one JSON line followed by its xxhash64,
+// padded with spaces to lockRecordBytes. The checksum lets a reader tell a
+// record torn by a crash mid-heartbeat from a valid one.
+func encodeOwner(o Owner) []byte {
+	js, _ := json.Marshal(o)
+	line := fmt.Sprintf("%s %016x\n", js, xxhash.Sum64(js))
+	b := []byte(line)
+	for len(b) < lockRecordBytes {
+		b = append(b, ' ')
+	}
+	return b
+}
+
+func decodeOwner(b []byte) (Owner, error) {
+	line, _, _ := strings.Cut(string(b), "\n")
+	i := strings.LastIndexByte(line, ' ')
+	if i < 0 {
+		return Owner{}, fmt.Errorf("%w: owner record has no checksum", ErrCorrupt)
+	}
+	js := line[:i]
+	if fmt.Sprintf("%016x", xxhash.Sum64String(js)) != line[i+1:] {
+		return Owner{}, fmt.Errorf("%w: owner record checksum mismatch", ErrCorrupt)
+	}
+	var o Owner
+	if err := json.Unmarshal([]byte(js), &o); err != nil {
+		return Owner{}, fmt.Errorf("%w: owner record: %v", ErrCorrupt, err)
+	}
+	return o, nil
+}
+
+// ReadOwner returns the owner record of the run in dir and whether a live
+// writer holds the lock now. A run without LOCK has never had a writer.
+func ReadOwner(fsys vfs.FS, dir string) (Owner, bool, error) {
+	name := filepath.Join(dir, LockFileName)
+	live, err := fsys.IsLocked(name)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return Owner{}, false, nil
+		}
+		return Owner{}, false, fmt.Errorf("engine: check lock %s: %w", name, err)
+	}
+	f, err := fsys.Open(name)
+	if err != nil {
+		return Owner{}, live, fmt.Errorf("engine: open %s: %w", name, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, lockRecordBytes))
+	if err != nil {
+		return Owner{}, live, fmt.Errorf("engine: read %s: %w", name, err)
+	}
+	if len(b) == 0 {
+		return Owner{}, live, nil
+	}
+	o, err := decodeOwner(b)
+	if err != nil {
+		return Owner{}, live, fmt.Errorf("read %s: %w", name, err)
+	}
+	return o, live, nil
+}
+
+// acquireLock takes dir/LOCK and writes the owner record into it.
+func acquireLock(fsys vfs.FS, dir string, o Owner) (vfs.Locker, error) {
+	name := filepath.Join(dir, LockFileName)
+	l, err := fsys.Lock(name)
+	if errors.Is(err, vfs.ErrLocked) {
+		holder, _, rerr := ReadOwner(fsys, dir)
+		if rerr != nil {
+			return nil, fmt.Errorf("%w (%s; owner record unreadable: %v)", ErrLocked, dir, rerr)
+		}
+		return nil, &LockedError{Dir: dir, Owner: holder}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("engine: lock %s: %w", name, err)
+	}
+	if err := writeOwner(l, o); err != nil {
+		l.Release()
+		return nil, err
+	}
+	return l, nil
+}
+
+func writeOwner(l vfs.Locker, o Owner) error {
+	f := l.File()
+	if _, err := f.WriteAt(encodeOwner(o), 0); err != nil {
+		return fmt.Errorf("engine: write owner record %s: %w", f.Name(), err)
+	}
+	return nil
+}

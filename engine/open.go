@@ -1,0 +1,124 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sync"
+	"time"
+)
+
+// Create makes a new run in dir (created if needed) with the given run id,
+// takes its lock and writes the first segment's header, so the run exists
+// on disk when Create returns. A directory that already holds segments is
+// ErrExist.
+func Create(dir, runID string, opts Options) (*Store, error) {
+	opts = opts.withDefaults()
+	if runID == "" {
+		return nil, errors.New("engine: Create: empty run id")
+	}
+	if err := opts.FS.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("engine: create run dir %s: %w", dir, err)
+	}
+	s, err := open(dir, opts)
+	if err != nil {
+		return nil, err
+	}
+	if len(s.st.fields) > 0 || len(s.ix.Segments) > 0 {
+		s.abandon()
+		return nil, fmt.Errorf("%w: %s", ErrExist, dir)
+	}
+	s.runID, s.ix.RunID = runID, runID
+	s.flushMu.Lock()
+	err = s.openSegment()
+	s.flushMu.Unlock()
+	if err != nil {
+		s.abandon()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Open opens an existing run in dir for writing (resume). It takes the
+// lock, so a run whose writer crashed opens at once while a live one is
+// ErrLocked; it cuts torn tails left by a crash and rebuilds what the
+// index does not cover. Recovery() reports what it found.
+func Open(dir string, opts Options) (*Store, error) {
+	opts = opts.withDefaults()
+	if _, err := opts.FS.Stat(dir); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w: run directory %s", ErrNotFound, dir)
+		}
+		return nil, fmt.Errorf("engine: open %s: %w", dir, err)
+	}
+	s, err := open(dir, opts)
+	if err != nil {
+		return nil, err
+	}
+	if s.runID == "" {
+		s.abandon()
+		return nil, fmt.Errorf("%w: %s holds no run (no segments)", ErrNotFound, dir)
+	}
+	return s, nil
+}
+
+func open(dir string, opts Options) (*Store, error) {
+	owner := Owner{Host: hostname(), PID: os.Getpid(), Start: time.Now().UTC(), WriterID: opts.WriterID}
+	owner.Heartbeat = owner.Start
+	lock, err := acquireLock(opts.FS, dir, owner)
+	if err != nil {
+		return nil, err
+	}
+	segs, err := listSegments(opts.FS, dir)
+	var l *loaded
+	var rep RecoveryReport
+	if err == nil {
+		err = cutTornTails(opts.FS, dir, segs, &rep)
+	}
+	if err == nil {
+		// Cutting may have removed a segment that was all tail.
+		segs, err = listSegments(opts.FS, dir)
+	}
+	if err == nil {
+		l, err = load(opts.FS, dir, segs)
+	}
+	if err != nil {
+		lock.Release()
+		return nil, err
+	}
+	l.report.Cuts = rep.Cuts
+	l.report.Torn = nil // what was torn has been cut
+	s := &Store{
+		fsys: opts.FS, dir: dir, opts: opts, runID: l.runID,
+		lock: lock, owner: owner, recovery: l.report, maxPoints: MaxPointsPerSeries,
+		st: l.st, ix: l.ix,
+		lastSegSeq: l.lastSeg[opts.WriterID], nextSeq: l.nextSeq[opts.WriterID],
+		lastHeartbeat: owner.Start,
+		wake:          make(chan struct{}, 1),
+		stop:          make(chan struct{}),
+		done:          make(chan struct{}),
+	}
+	s.bpCond = sync.NewCond(&s.bpMu)
+	for _, fi := range l.st.fields {
+		f := s.newHandle(fi.ID, fi.Kind, fi.Path)
+		if fe, ok := l.ix.Fields[fi.ID]; ok {
+			f.queued = fe.Summary.Count
+		}
+	}
+	acquireClock()
+	go s.flushLoop()
+	return s, nil
+}
+
+// abandon releases what open took, for a Create or Open that fails after it.
+func (s *Store) abandon() {
+	s.state.Store(stateClosed)
+	close(s.stop)
+	<-s.done
+	releaseClock()
+	if s.seg != nil {
+		s.seg.Close()
+	}
+	s.lock.Release()
+}

@@ -1,0 +1,174 @@
+package engine
+
+import (
+	"fmt"
+	"slices"
+)
+
+// FieldInfo describes one field of the run.
+type FieldInfo struct {
+	ID   uint32
+	Path string
+	Kind FieldKind
+}
+
+// ConfigEntry is a config's current value and when it was set.
+type ConfigEntry struct {
+	Value  Value
+	TimeMs int64
+}
+
+// MetaEntry is a run meta value and when it was set.
+type MetaEntry struct {
+	Val    string
+	TimeMs int64
+}
+
+// runState is everything a run holds except its points: the field
+// dictionary, configs (string sets included) and run meta. Replaying the
+// records of a run rebuilds it; the index keeps a snapshot of it so that
+// opening a run replays only what the snapshot does not cover.
+type runState struct {
+	fields  []FieldInfo // by id; ids are dense from 0
+	byPath  map[string]uint32
+	configs map[uint32]ConfigEntry
+	meta    map[string]MetaEntry
+}
+
+func newRunState() *runState {
+	return &runState{
+		byPath:  make(map[string]uint32),
+		configs: make(map[uint32]ConfigEntry),
+		meta:    make(map[string]MetaEntry),
+	}
+}
+
+// apply folds one non-chunk record into the state. Records arrive in write
+// order, so the last one wins.
+func (st *runState) apply(r *Record) error {
+	switch r.Kind {
+	case RecFieldDef:
+		if id, ok := st.byPath[r.Path]; ok {
+			if id != r.Field {
+				return fmt.Errorf("%w: path %q defined twice (ids %d and %d)", ErrCorrupt, r.Path, id, r.Field)
+			}
+			return nil
+		}
+		if int(r.Field) != len(st.fields) {
+			return fmt.Errorf("%w: field id %d defined out of order (next is %d)", ErrCorrupt, r.Field, len(st.fields))
+		}
+		st.fields = append(st.fields, FieldInfo{ID: r.Field, Path: r.Path, Kind: r.FieldKind})
+		st.byPath[r.Path] = r.Field
+	case RecConfig:
+		if err := st.checkField(r.Field, KindConfig); err != nil {
+			return err
+		}
+		st.configs[r.Field] = ConfigEntry{Value: r.Value, TimeMs: r.TimeMs}
+	case RecSetOp:
+		if err := st.checkField(r.Field, KindConfig); err != nil {
+			return err
+		}
+		cur := st.configs[r.Field]
+		if cur.Value.Type != TypeStringSet {
+			cur.Value = StringSet()
+		}
+		cur.Value.Set = applySetOp(cur.Value.Set, r.SetOp, r.Items)
+		cur.TimeMs = r.TimeMs
+		st.configs[r.Field] = cur
+	case RecMeta:
+		st.meta[r.Key] = MetaEntry{Val: r.Val, TimeMs: r.TimeMs}
+	case RecMetricChunk, RecStringChunk:
+		want := KindMetric
+		if r.Kind == RecStringChunk {
+			want = KindString
+		}
+		return st.checkField(r.Field, want)
+	}
+	return nil
+}
+
+func (st *runState) checkField(id uint32, kind FieldKind) error {
+	if int(id) >= len(st.fields) {
+		return fmt.Errorf("%w: record for undefined field %d", ErrCorrupt, id)
+	}
+	if k := st.fields[id].Kind; k != kind {
+		return fmt.Errorf("%w: record of kind %s for %s field %q", ErrCorrupt, kind, k, st.fields[id].Path)
+	}
+	return nil
+}
+
+// applySetOp returns set (sorted, unique) with items added or removed.
+func applySetOp(set []string, op uint8, items []string) []string {
+	out := slices.Clone(set)
+	for _, it := range items {
+		i, found := slices.BinarySearch(out, it)
+		switch {
+		case op == SetAdd && !found:
+			out = slices.Insert(out, i, it)
+		case op == SetRemove && found:
+			out = slices.Delete(out, i, i+1)
+		}
+	}
+	return out
+}
+
+// snapshot encodes the state as records whose replay rebuilds it.
+func (st *runState) snapshot() []byte {
+	var b []byte
+	for _, f := range st.fields {
+		b = appendFieldDef(b, f.ID, f.Kind, f.Path)
+	}
+	ids := make([]uint32, 0, len(st.configs))
+	for id := range st.configs {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		c := st.configs[id]
+		b = appendConfig(b, id, c.TimeMs, c.Value)
+	}
+	keys := make([]string, 0, len(st.meta))
+	for k := range st.meta {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		m := st.meta[k]
+		b = appendMeta(b, m.TimeMs, k, m.Val)
+	}
+	return b
+}
+
+// restore replays a snapshot into an empty state.
+func (st *runState) restore(b []byte) error {
+	for len(b) > 0 {
+		r, rest, err := DecodeRecord(b)
+		if err != nil {
+			return fmt.Errorf("state snapshot: %w", err)
+		}
+		if err := st.apply(&r); err != nil {
+			return fmt.Errorf("state snapshot: %w", err)
+		}
+		b = rest
+	}
+	return nil
+}
+
+func (st *runState) clone() *runState {
+	c := &runState{
+		fields:  slices.Clone(st.fields),
+		byPath:  make(map[string]uint32, len(st.byPath)),
+		configs: make(map[uint32]ConfigEntry, len(st.configs)),
+		meta:    make(map[string]MetaEntry, len(st.meta)),
+	}
+	for k, v := range st.byPath {
+		c.byPath[k] = v
+	}
+	for k, v := range st.configs {
+		c.configs[k] = v
+	}
+	for k, v := range st.meta {
+		c.meta[k] = v
+	}
+	return c
+}
