@@ -85,6 +85,44 @@ func BenchmarkLogParallel(b *testing.B) {
 	})
 }
 
+// BenchmarkLogCaller is what Log costs the calling goroutine: the flusher
+// is paused and the memory budget lifted, so the figure excludes the
+// encoding and writing a second core does in the background (which
+// BenchmarkLog, sustained, includes). "1" is one goroutine, "2" two
+// goroutines on different fields; ns/op is wall time per point.
+func BenchmarkLogCaller(b *testing.B) {
+	for _, g := range []int{1, 2} {
+		b.Run(fmt.Sprint(g), func(b *testing.B) {
+			s, _ := benchStore(b, Options{MaxBufferedBytes: 1 << 40})
+			s.pauseFlusher.Store(true)
+			defer s.Close()
+			fields := make([]*Field, g)
+			for i := range fields {
+				fields[i], _ = s.Field(fmt.Sprintf("f/%d", i), KindMetric)
+			}
+			per := b.N / g
+			var wg sync.WaitGroup
+			b.ReportAllocs()
+			b.ResetTimer()
+			for _, f := range fields {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := 0; i < per; i++ {
+						if err := f.LogMetric(float64(i), 0.5); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			b.StopTimer()
+			s.pauseFlusher.Store(false)
+		})
+	}
+}
+
 var (
 	mixOnce              sync.Once
 	realistic, adversary []workload.Series

@@ -132,6 +132,10 @@ type Store struct {
 	wake chan struct{}
 	stop chan struct{}
 	done chan struct{}
+
+	// pauseFlusher stops the background flusher; benchmarks set it to
+	// measure what Log costs its caller apart from the flusher's work.
+	pauseFlusher atomic.Bool
 }
 
 type chunkInfo struct {
@@ -152,7 +156,7 @@ type Field struct {
 	// mu guards the fields below; writers take it only when a buffer fills.
 	mu       sync.Mutex
 	pending  []*pointBuf // sealed or full buffers, in write order
-	spare    *pointBuf   // a drained buffer kept for reuse
+	spares   []*pointBuf // drained buffers kept for reuse, at most maxSpares
 	capClass int         // capacity of the next buffer
 	queued   uint64      // points handed to the flusher, for MaxPointsPerSeries
 	dirty    bool        // in Store.dirty; guarded by Store.dirtyMu
@@ -269,11 +273,13 @@ func (f *Field) full(b *pointBuf) error {
 
 // freshBuf returns an empty buffer of the field's capacity class. f.mu held.
 func (f *Field) freshBuf() *pointBuf {
-	if sp := f.spare; sp != nil && sp.capacity() == f.capClass {
-		f.spare = nil
-		return sp
+	for len(f.spares) > 0 {
+		sp := f.spares[len(f.spares)-1]
+		f.spares = f.spares[:len(f.spares)-1]
+		if sp.capacity() == f.capClass {
+			return sp
+		}
 	}
-	f.spare = nil
 	return newPointBuf(f.kind, f.capClass)
 }
 
@@ -614,10 +620,14 @@ func (s *Store) flushLoop() {
 		case <-s.stop:
 			return
 		case <-t.C:
-			_ = s.flush(true, false)
+			if !s.pauseFlusher.Load() {
+				_ = s.flush(true, false)
+			}
 			s.heartbeat()
 		case <-s.wake:
-			_ = s.flush(false, false)
+			if !s.pauseFlusher.Load() {
+				_ = s.flush(false, false)
+			}
 		}
 	}
 }
@@ -796,12 +806,18 @@ func (s *Store) addChunk(f *Field, buf *pointBuf, n int) error {
 	return nil
 }
 
-// recycle keeps a drained buffer as the field's spare.
+// maxSpares bounds the drained buffers a field keeps: enough to cover the
+// buffers in flight while the flusher keeps pace, so a busy field reuses
+// cache-warm memory instead of allocating, few enough that an idle field
+// holds little.
+const maxSpares = 4
+
+// recycle keeps a drained buffer as one of the field's spares.
 func (s *Store) recycle(f *Field, b *pointBuf) {
 	b.reset()
 	f.mu.Lock()
-	if f.spare == nil && b.capacity() == f.capClass && f.cur.Load() != b {
-		f.spare = b
+	if len(f.spares) < maxSpares && b.capacity() == f.capClass && f.cur.Load() != b {
+		f.spares = append(f.spares, b)
 	}
 	f.mu.Unlock()
 }
