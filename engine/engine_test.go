@@ -395,3 +395,14 @@ func TestBackpressureBoundsMemory(t *testing.T) {
 		require.Len(t, readMetric(t, r, f.Path()).Steps, n)
 	}
 }
+
+func TestOpenRemovesIndexTemps(t *testing.T) {
+	s, dir := newRun(t, Options{})
+	require.NoError(t, s.Close())
+	tmp := filepath.Join(dir, "index.tmp-deadbeef")
+	require.NoError(t, os.WriteFile(tmp, []byte("half an index"), 0o644))
+	s, err := Open(dir, Options{})
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	require.NoFileExists(t, tmp)
+}

@@ -5,8 +5,12 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/goodseed/goodseed-go/index"
+	"github.com/goodseed/goodseed-go/internal/vfs"
 )
 
 // Create makes a new run in dir (created if needed) with the given run id,
@@ -70,6 +74,7 @@ func open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	removeIndexTemps(opts.FS, dir)
 	segs, err := listSegments(opts.FS, dir)
 	var l *loaded
 	var rep RecoveryReport
@@ -121,4 +126,18 @@ func (s *Store) abandon() {
 		s.seg.Close()
 	}
 	s.lock.Release()
+}
+
+// removeIndexTemps deletes index.tmp-* files an index write interrupted by
+// a crash left behind. Best effort: they are never read.
+func removeIndexTemps(fsys vfs.FS, dir string) {
+	entries, err := fsys.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if index.IsTempName(e.Name()) {
+			_ = fsys.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
 }
