@@ -406,3 +406,44 @@ func TestOpenRemovesIndexTemps(t *testing.T) {
 	require.NoError(t, s.Close())
 	require.NoFileExists(t, tmp)
 }
+
+// TestTwoWriterStreams writes one run from two writer ids in turn, as the
+// format allows, and checks that reads merge both streams with the later
+// write winning a shared step.
+func TestTwoWriterStreams(t *testing.T) {
+	s, dir := newRun(t, Options{})
+	f, err := s.Field("m", KindMetric)
+	require.NoError(t, err)
+	for i := 0; i < 100; i++ {
+		require.NoError(t, f.LogMetric(float64(i), 1))
+	}
+	require.NoError(t, s.Close())
+	time.Sleep(5 * time.Millisecond) // the second stream's blocks are later in time
+
+	s2, err := Open(dir, Options{WriterID: 2})
+	require.NoError(t, err)
+	f2, err := s2.Field("m", KindMetric)
+	require.NoError(t, err)
+	for i := 50; i < 150; i++ {
+		require.NoError(t, f2.LogMetric(float64(i), 2))
+	}
+	require.NoError(t, s2.Close())
+
+	names, err := filepath.Glob(filepath.Join(dir, "00000002-*.seg"))
+	require.NoError(t, err)
+	require.Len(t, names, 1, "writer 2 has its own stream")
+	for _, rebuild := range []bool{false, true} {
+		if rebuild {
+			require.NoError(t, os.Remove(filepath.Join(dir, index.FileName)))
+		}
+		got := readMetric(t, openReader(t, dir), "m")
+		require.Len(t, got.Steps, 150)
+		for i := range got.Steps {
+			want := 1.0
+			if i >= 50 {
+				want = 2
+			}
+			require.Equal(t, want, got.Values[i], "step %d (rebuild %v)", i, rebuild)
+		}
+	}
+}
