@@ -172,20 +172,44 @@ func (r *Reader) Meta() map[string]MetaEntry {
 // holds every readable point and the error, wrapping segment.ErrCorrupt,
 // names each block skipped with its file and offset.
 func (r *Reader) ReadMetric(path string, dst *series.MetricColumns) error {
-	var chunks []*series.MetricColumns
+	// Chunks decode straight into dst. Almost every series is written in
+	// step order, and then dst is already the answer; otherwise the
+	// decoded chunks are merged into fresh columns.
+	dst.Reset()
+	var ends []int
 	err := r.visitChunks(path, KindMetric, func(rec *Record) error {
-		c := new(series.MetricColumns)
-		if err := series.DecodeMetricChunk(rec.Chunk, c); err != nil {
+		n := dst.Len()
+		if err := series.DecodeMetricChunk(rec.Chunk, dst); err != nil {
+			dst.Steps, dst.Values, dst.TimesMs = dst.Steps[:n], dst.Values[:n], dst.TimesMs[:n]
 			return err
 		}
-		chunks = append(chunks, c)
+		ends = append(ends, dst.Len())
 		return nil
 	})
 	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrKindMismatch) {
 		return err
 	}
-	series.MergeMetric(dst, chunks)
+	if !strictlyIncreasing(dst.Steps) {
+		all := *dst
+		chunks := make([]*series.MetricColumns, len(ends))
+		for i, start := 0, 0; i < len(ends); i++ {
+			end := ends[i]
+			chunks[i] = &series.MetricColumns{Steps: all.Steps[start:end], Values: all.Values[start:end], TimesMs: all.TimesMs[start:end]}
+			start = end
+		}
+		*dst = series.MetricColumns{}
+		series.MergeMetric(dst, chunks)
+	}
 	return err
+}
+
+func strictlyIncreasing(steps []float64) bool {
+	for i := 1; i < len(steps); i++ {
+		if !(steps[i] > steps[i-1]) {
+			return false
+		}
+	}
+	return true
 }
 
 // ReadString reads a whole string series into dst, sorted by step, the
