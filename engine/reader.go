@@ -176,6 +176,11 @@ func (r *Reader) ReadMetric(path string, dst *series.MetricColumns) error {
 	// step order, and then dst is already the answer; otherwise the
 	// decoded chunks are merged into fresh columns.
 	dst.Reset()
+	if sum, ok := r.Summary(path); ok && sum.Count <= MaxPointsPerSeries {
+		// Count includes overwrites: an upper bound, so no append regrows.
+		n := int(sum.Count)
+		dst.Steps, dst.Values, dst.TimesMs = slices.Grow(dst.Steps, n), slices.Grow(dst.Values, n), slices.Grow(dst.TimesMs, n)
+	}
 	var ends []int
 	err := r.visitChunks(path, KindMetric, func(rec *Record) error {
 		n := dst.Len()
