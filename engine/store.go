@@ -26,7 +26,7 @@ type Options struct {
 	// default 5 s.
 	HeartbeatInterval time.Duration
 	// MaxBufferedBytes bounds the points sealed but not yet written. Past
-	// it, Log waits for the flusher (backpressure); default 32 MiB.
+	// it, Log waits for the flusher (backpressure); default 16 MiB.
 	MaxBufferedBytes int64
 	// BlockTargetBytes is the uncompressed size at which a block is cut;
 	// default 64 KiB.
@@ -55,7 +55,7 @@ func (o Options) withDefaults() Options {
 		o.HeartbeatInterval = 5 * time.Second
 	}
 	if o.MaxBufferedBytes <= 0 {
-		o.MaxBufferedBytes = 32 << 20
+		o.MaxBufferedBytes = 16 << 20
 	}
 	if o.BlockTargetBytes <= 0 {
 		o.BlockTargetBytes = 64 << 10
@@ -806,11 +806,11 @@ func (s *Store) addChunk(f *Field, buf *pointBuf, n int) error {
 	return nil
 }
 
-// maxSpares bounds the drained buffers a field keeps: enough to cover the
-// buffers in flight while the flusher keeps pace, so a busy field reuses
-// cache-warm memory instead of allocating, few enough that an idle field
-// holds little.
-const maxSpares = 4
+// maxSpares bounds the drained buffers a field keeps, so a busy field
+// reuses memory instead of allocating while the flusher keeps pace. More
+// spares bought nothing measurable and cost heap with many busy fields
+// (BenchmarkHeap100M).
+const maxSpares = 1
 
 // recycle keeps a drained buffer as one of the field's spares.
 func (s *Store) recycle(f *Field, b *pointBuf) {
