@@ -312,22 +312,49 @@ func (r *Reader) visitChunks(path string, kind FieldKind, fn func(*Record) error
 	}
 	var errs []error
 	var payload []byte
+	// salvaged holds, per segment whose file header does not verify, the
+	// payloads of this visit's blocks in it (see salvage).
+	var salvaged map[uint32]map[int64][]byte
 	for _, ref := range refs {
+		path := filepath.Join(r.dir, ix.Segments[ref.e.Segment].Name)
 		sr, err := r.segReader(ref.e.Segment)
-		if err != nil {
+		var p []byte
+		switch {
+		case err == nil:
+			p, _, err = sr.ReadBlockAt(ref.e.Offset, payload)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("engine: read %s: %w", path, err))
+				continue
+			}
+			payload = p
+		case errors.Is(err, segment.ErrCorrupt):
+			// A damaged file header makes segment.Open refuse the file,
+			// but it is one unit: the blocks after it still verify.
+			blocks, ok := salvaged[ref.e.Segment]
+			if !ok {
+				errs = append(errs, err) // the header damage, once per visit
+				var serr error
+				if blocks, serr = r.salvage(ref.e.Segment, refs); serr != nil {
+					errs = append(errs, serr)
+				}
+				if salvaged == nil {
+					salvaged = make(map[uint32]map[int64][]byte)
+				}
+				salvaged[ref.e.Segment] = blocks
+			}
+			if p, ok = blocks[ref.e.Offset]; !ok {
+				errs = append(errs, fmt.Errorf("engine: read %s: %w", path, &segment.CorruptionError{
+					File: path, Offset: ref.e.Offset, Reason: "block does not verify (file header damaged too)"}))
+				continue
+			}
+		default:
 			errs = append(errs, err)
 			continue
 		}
-		p, _, err := sr.ReadBlockAt(ref.e.Offset, payload)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("engine: read %s: %w", sr.Path(), err))
-			continue
-		}
-		payload = p
 		for b := p; len(b) > 0; {
 			rec, rest, err := DecodeRecord(b)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("engine: %s block at %d: %w", sr.Path(), ref.e.Offset, err))
+				errs = append(errs, fmt.Errorf("engine: %s block at %d: %w", path, ref.e.Offset, err))
 				break
 			}
 			b = rest
@@ -335,11 +362,39 @@ func (r *Reader) visitChunks(path string, kind FieldKind, fn func(*Record) error
 				continue
 			}
 			if err := fn(&rec); err != nil {
-				errs = append(errs, fmt.Errorf("engine: %s block at %d: %w", sr.Path(), ref.e.Offset, err))
+				errs = append(errs, fmt.Errorf("engine: %s block at %d: %w", path, ref.e.Offset, err))
 			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// salvage reads the blocks of refs that lie in segment pos, whose file
+// header does not verify. segment.Scan walks such a file from past the
+// smallest possible header to the first block that verifies, and every
+// block carries its own checksum, so a payload returned here verified as
+// any other; the segment belongs to the run by its name and the index (or
+// the rebuild that scanned it). The whole segment is scanned once per
+// visit: slow, but only ever on a damaged file. r.mu held.
+func (r *Reader) salvage(pos uint32, refs []blockRef) (map[int64][]byte, error) {
+	want := make(map[int64]bool)
+	for _, ref := range refs {
+		if ref.e.Segment == pos {
+			want[ref.e.Offset] = true
+		}
+	}
+	out := make(map[int64][]byte, len(want))
+	path := filepath.Join(r.dir, r.l.ix.Segments[pos].Name)
+	_, err := segment.Scan(r.fsys, path, func(m segment.BlockMeta, p []byte) error {
+		if want[m.Offset] {
+			out[m.Offset] = slices.Clone(p)
+		}
+		return nil
+	})
+	if err != nil {
+		return out, fmt.Errorf("engine: salvage %s: %w", path, err)
+	}
+	return out, nil
 }
 
 func cmpInt64(a, b int64) int {
