@@ -22,8 +22,8 @@ func Create(dir, runID string, opts Options) (*Store, error) {
 	if runID == "" {
 		return nil, errors.New("engine: Create: empty run id")
 	}
-	if err := opts.FS.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("engine: create run dir %s: %w", dir, err)
+	if err := mkdirAllSync(opts.FS, dir); err != nil {
+		return nil, err
 	}
 	s, err := open(dir, opts)
 	if err != nil {
@@ -140,4 +140,29 @@ func removeIndexTemps(fsys vfs.FS, dir string) {
 			_ = fsys.Remove(filepath.Join(dir, e.Name()))
 		}
 	}
+}
+
+// mkdirAllSync creates dir and its missing parents and fsyncs the parent of
+// each directory it created, so the run's directory entries survive power
+// loss along with the segments in it.
+func mkdirAllSync(fsys vfs.FS, dir string) error {
+	var created []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := fsys.Stat(d); err == nil {
+			break
+		}
+		created = append(created, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if err := fsys.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("engine: create run dir %s: %w", dir, err)
+	}
+	for _, d := range created {
+		if err := fsys.SyncDir(filepath.Dir(d)); err != nil {
+			return fmt.Errorf("engine: sync parent of %s: %w", d, err)
+		}
+	}
+	return nil
 }
