@@ -29,7 +29,8 @@ type pointBuf struct {
 	texts     []string  // string fields
 	times     []int64
 
-	// isSealed and n are the flusher's alone (Store.flushMu).
+	// isSealed and n are the flusher's alone (Store.flushMu). A buffer is
+	// sealed once and never reused (see Field.freshBuf).
 	isSealed bool
 	n        int
 }
@@ -71,14 +72,4 @@ func (b *pointBuf) seal() int {
 	}
 	b.isSealed, b.n = true, int(n)
 	return b.n
-}
-
-// reset readies a drained buffer for reuse by the same field. Reuse is only
-// safe within one field: a stale writer that still holds the pointer can
-// only ever add a point of that field.
-func (b *pointBuf) reset() {
-	clear(b.texts) // drop string references for the GC
-	b.isSealed, b.n = false, 0
-	b.committed.Store(0)
-	b.reserved.Store(0)
 }

@@ -484,3 +484,24 @@ func TestSyncSurvivesPowerLoss(t *testing.T) {
 	require.NoError(t, err, "the run resumes after the power loss")
 	require.NoError(t, s2.Close())
 }
+
+// TestStaleWriterNeverLandsInADrainedBuffer is the regression test for a
+// lost point: a writer preempted between loading its field's buffer and
+// claiming a slot must find that buffer sealed after the flusher drained
+// it, however many flushes later it wakes, so it retries on the current one.
+func TestStaleWriterNeverLandsInADrainedBuffer(t *testing.T) {
+	s, dir := newRun(t, Options{FlushInterval: time.Hour, InitialChunkPoints: 4, MaxChunkPoints: 4})
+	f, err := s.Field("m", KindMetric)
+	require.NoError(t, err)
+	require.NoError(t, f.LogMetric(0, 0))
+	stale := f.cur.Load() // what a preempted writer holds
+	for i := 1; i < 20; i++ {
+		require.NoError(t, s.Flush())
+		require.NoError(t, f.LogMetric(float64(i), float64(i)))
+	}
+	require.NoError(t, s.Flush())
+	claim := stale.reserved.Add(1) - 1
+	require.GreaterOrEqual(t, claim, uint64(stale.capacity()), "a drained buffer accepted a write")
+	require.NoError(t, s.Close())
+	require.Len(t, readMetric(t, openReader(t, dir), "m").Steps, 20)
+}

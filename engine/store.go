@@ -156,7 +156,6 @@ type Field struct {
 	// mu guards the fields below; writers take it only when a buffer fills.
 	mu       sync.Mutex
 	pending  []*pointBuf // sealed or full buffers, in write order
-	spares   []*pointBuf // drained buffers kept for reuse, at most maxSpares
 	capClass int         // capacity of the next buffer
 	queued   uint64      // points handed to the flusher, for MaxPointsPerSeries
 	dirty    bool        // in Store.dirty; guarded by Store.dirtyMu
@@ -271,15 +270,13 @@ func (f *Field) full(b *pointBuf) error {
 	return s.stateErrIfNotOpen()
 }
 
-// freshBuf returns an empty buffer of the field's capacity class. f.mu held.
+// freshBuf returns a new, empty buffer of the field's capacity class.
+//
+// Buffers are never reused: a writer preempted between loading f.cur and
+// claiming its slot may still hold a drained buffer, and a reset buffer
+// would take its point where no flush looks for it. A sealed buffer stays
+// sealed, so such a writer always lands on the slow path and retries.
 func (f *Field) freshBuf() *pointBuf {
-	for len(f.spares) > 0 {
-		sp := f.spares[len(f.spares)-1]
-		f.spares = f.spares[:len(f.spares)-1]
-		if sp.capacity() == f.capClass {
-			return sp
-		}
-	}
 	return newPointBuf(f.kind, f.capClass)
 }
 
@@ -663,7 +660,7 @@ func (s *Store) flush(all, final bool) error {
 	s.ctrl, s.ctrlN = nil, 0
 	s.mu.Unlock()
 
-	err := s.writeAll(ctrl, ctrlN, bufs, final)
+	err := s.writeAll(ctrl, ctrlN, bufs)
 	var released int64
 	for _, pb := range bufs {
 		released += pb.buf.sizeBytes()
@@ -738,7 +735,7 @@ func (s *Store) collect(all, final bool) []pendingBuf {
 }
 
 // writeAll encodes control records and buffers into blocks and writes them.
-func (s *Store) writeAll(ctrl []byte, ctrlN uint32, bufs []pendingBuf, final bool) error {
+func (s *Store) writeAll(ctrl []byte, ctrlN uint32, bufs []pendingBuf) error {
 	if len(ctrl) > 0 {
 		t := nowMs()
 		s.noteTime(t, t)
@@ -755,11 +752,6 @@ func (s *Store) writeAll(ctrl []byte, ctrlN uint32, bufs []pendingBuf, final boo
 	}
 	if err == nil && s.rawRecs > 0 {
 		err = s.writeBlock()
-	}
-	if !final {
-		for _, pb := range bufs {
-			s.recycle(pb.f, pb.buf)
-		}
 	}
 	return err
 }
@@ -804,22 +796,6 @@ func (s *Store) addChunk(f *Field, buf *pointBuf, n int) error {
 		return s.writeBlock()
 	}
 	return nil
-}
-
-// maxSpares bounds the drained buffers a field keeps, so a busy field
-// reuses memory instead of allocating while the flusher keeps pace. More
-// spares bought nothing measurable and cost heap with many busy fields
-// (BenchmarkHeap100M).
-const maxSpares = 1
-
-// recycle keeps a drained buffer as one of the field's spares.
-func (s *Store) recycle(f *Field, b *pointBuf) {
-	b.reset()
-	f.mu.Lock()
-	if len(f.spares) < maxSpares && b.capacity() == f.capClass && f.cur.Load() != b {
-		f.spares = append(f.spares, b)
-	}
-	f.mu.Unlock()
 }
 
 // writeBlock writes the block being built, creating or rotating the segment
