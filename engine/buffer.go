@@ -2,6 +2,7 @@ package engine
 
 import (
 	"runtime"
+	"sync"
 	"sync/atomic"
 )
 
@@ -36,6 +37,9 @@ type pointBuf struct {
 }
 
 func newPointBuf(kind FieldKind, capacity int) *pointBuf {
+	if c, ok := columnPool(kind, capacity).Get().(*columnArrays); ok {
+		return &pointBuf{steps: c.steps, values: c.values, texts: c.texts, times: c.times}
+	}
 	b := &pointBuf{
 		steps: make([]float64, capacity),
 		times: make([]int64, capacity),
@@ -46,6 +50,45 @@ func newPointBuf(kind FieldKind, capacity int) *pointBuf {
 		b.values = make([]float64, capacity)
 	}
 	return b
+}
+
+// columnArrays are a buffer's arrays, pooled for the next buffer.
+//
+// Only the arrays are reused, never the pointBuf: a writer preempted
+// between loading a field's buffer and claiming a slot may still hold the
+// old pointBuf. Its reservation counter stays sealed forever, so that
+// writer never touches the arrays again; a new pointBuf with fresh counters
+// owns them. (Resetting and reusing the pointBuf itself lost points that
+// way.)
+type columnArrays struct {
+	steps, values []float64
+	texts         []string
+	times         []int64
+}
+
+// Pools by kind and capacity class; capacities are InitialChunkPoints
+// times powers of four, so few pools exist.
+var columnPools sync.Map // poolKey → *sync.Pool
+
+type poolKey struct {
+	text     bool
+	capacity int
+}
+
+func columnPool(kind FieldKind, capacity int) *sync.Pool {
+	k := poolKey{text: kind == KindString, capacity: capacity}
+	if p, ok := columnPools.Load(k); ok {
+		return p.(*sync.Pool)
+	}
+	p, _ := columnPools.LoadOrStore(k, new(sync.Pool))
+	return p.(*sync.Pool)
+}
+
+// release returns the arrays of a drained buffer to the pool. The caller,
+// the flusher, has sealed b and encoded its points; b itself is dropped.
+func (b *pointBuf) release(kind FieldKind) {
+	clear(b.texts) // drop string references for the GC
+	columnPool(kind, b.capacity()).Put(&columnArrays{steps: b.steps, values: b.values, texts: b.texts, times: b.times})
 }
 
 func (b *pointBuf) capacity() int { return len(b.steps) }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"math"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -320,6 +321,11 @@ func reportFindings(t testing.TB, rep RecoveryReport, readErrs []error) []findin
 	}
 	for _, tt := range rep.Torn {
 		out = append(out, finding{file: filepath.Base(tt.File), offset: tt.Offset, torn: true})
+	}
+	for _, v := range rep.UnknownVersion {
+		// A flipped major-version bit: the header at offset 0 is the unit.
+		require.ErrorIs(t, v, segment.ErrUnknownVersion)
+		out = append(out, finding{file: filepath.Base(v.File), offset: 0})
 	}
 	for _, e := range readErrs {
 		f := findings(e)
@@ -938,4 +944,52 @@ func TestCorruptMissingSegmentNames(t *testing.T) {
 	} {
 		require.Equal(t, tc.want, missingSegments(tc.segs), tc.name)
 	}
+}
+
+// TestUnknownVersionSegment: a segment whose major version reads as one we
+// do not know is skipped and reported while the rest of the run reads; a
+// run whose every segment does is refused with ErrUnknownVersion, and a
+// writer refuses to resume either.
+func TestUnknownVersionSegment(t *testing.T) {
+	s, dir := newRun(t, Options{SegmentTargetBytes: 1024, BlockTargetBytes: 256})
+	f, err := s.Field("m", KindMetric)
+	require.NoError(t, err)
+	for i := 0; i < 3000; i++ {
+		require.NoError(t, f.LogMetric(float64(i), float64(i)))
+		if i%100 == 0 {
+			require.NoError(t, s.Flush())
+		}
+	}
+	require.NoError(t, s.Close())
+	require.NoError(t, os.Remove(filepath.Join(dir, index.FileName)))
+	segs, err := filepath.Glob(filepath.Join(dir, "*.seg"))
+	require.NoError(t, err)
+	require.Greater(t, len(segs), 2)
+	bumpMajor := func(path string) {
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		b[9] ^= 0x08 // major version u16 at offset 8
+		require.NoError(t, os.WriteFile(path, b, 0o644))
+	}
+	bumpMajor(segs[1])
+	r := openReader(t, dir)
+	rep := r.Report()
+	require.Len(t, rep.UnknownVersion, 1)
+	require.Equal(t, segs[1], rep.UnknownVersion[0].File)
+	c := readMetric(t, r, "m")
+	require.NotEmpty(t, c.Steps)
+	require.Less(t, len(c.Steps), 3000, "the unreadable segment's points are missing")
+	for i, st := range c.Steps {
+		require.Equal(t, st, c.Values[i])
+	}
+	_, err = Open(dir, Options{})
+	require.ErrorIs(t, err, segment.ErrUnknownVersion)
+
+	for _, p := range segs {
+		if p != segs[1] {
+			bumpMajor(p)
+		}
+	}
+	_, err = OpenReader(dir, nil)
+	require.ErrorIs(t, err, segment.ErrUnknownVersion)
 }

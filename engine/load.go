@@ -38,7 +38,24 @@ type RecoveryReport struct {
 	// newest segment is a segment lost, with everything it held. A gap
 	// wider than maxListedMissing is listed as its first and last name.
 	MissingSegments []string
+	// UnknownVersion lists segments whose header names a format major
+	// version this build cannot read; their data is skipped. A run with no
+	// readable segment at all is refused instead, and a writer refuses to
+	// resume a run holding any.
+	UnknownVersion []*VersionError
 }
+
+// VersionError is a segment whose header names a format major version this
+// build cannot read. It wraps segment.ErrUnknownVersion.
+type VersionError struct {
+	File string
+	Err  error
+}
+
+func (e *VersionError) Error() string { return fmt.Sprintf("engine: read %s: %v", e.File, e.Err) }
+
+// Unwrap returns the segment package's error.
+func (e *VersionError) Unwrap() error { return e.Err }
 
 // maxListedMissing bounds the names listed for one gap in a writer's
 // segment numbers (a hostile file name may claim seq 2^60).
@@ -55,7 +72,8 @@ type TailCut struct {
 
 // Clean reports whether nothing was cut, found damaged or found missing.
 func (r RecoveryReport) Clean() bool {
-	return len(r.Cuts) == 0 && len(r.Torn) == 0 && len(r.Corruptions) == 0 && len(r.MissingSegments) == 0
+	return len(r.Cuts) == 0 && len(r.Torn) == 0 && len(r.Corruptions) == 0 && len(r.MissingSegments) == 0 &&
+		len(r.UnknownVersion) == 0
 }
 
 // missingSegments lists the holes in each writer's segment numbers; segs
@@ -245,6 +263,9 @@ func load(fsys vfs.FS, dir string, segs []segFile) (*loaded, error) {
 	if err := l.replay(fsys, dir, segs); err != nil {
 		return nil, err
 	}
+	if len(segs) > 0 && len(l.report.UnknownVersion) == len(segs) {
+		return nil, l.report.UnknownVersion[0] // a run of a newer format: refuse it
+	}
 	l.ix.RunID = l.runID
 	l.report.MissingSegments = missingSegments(segs)
 	return l, nil
@@ -397,6 +418,13 @@ func (l *loaded) scanNew(fsys vfs.FS, path string, pos uint32, scratch *blockScr
 	}
 	if sr.Torn != nil {
 		l.report.Torn = append(l.report.Torn, sr.Torn)
+	}
+	if errors.Is(err, segment.ErrUnknownVersion) {
+		// One segment of a readable run claiming another major version is
+		// damage (a flipped bit in its version field); a run whose every
+		// segment does is refused by load.
+		l.report.UnknownVersion = append(l.report.UnknownVersion, &VersionError{File: path, Err: err})
+		return nil
 	}
 	if err != nil && !errors.Is(err, segment.ErrTornTail) && !errors.Is(err, segment.ErrCorrupt) {
 		return fmt.Errorf("engine: scan %s: %w", path, err)

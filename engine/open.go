@@ -88,6 +88,11 @@ func open(dir string, opts Options) (*Store, error) {
 	if err == nil {
 		l, err = load(opts.FS, dir, segs)
 	}
+	if err == nil && len(l.report.UnknownVersion) > 0 {
+		// Appending to a run this build cannot fully read could only make
+		// things worse: leave it to gsinspect recover.
+		err = fmt.Errorf("engine: resume %s: %w", dir, l.report.UnknownVersion[0])
+	}
 	if err != nil {
 		lock.Release()
 		return nil, err

@@ -270,12 +270,9 @@ func (f *Field) full(b *pointBuf) error {
 	return s.stateErrIfNotOpen()
 }
 
-// freshBuf returns a new, empty buffer of the field's capacity class.
-//
-// Buffers are never reused: a writer preempted between loading f.cur and
-// claiming its slot may still hold a drained buffer, and a reset buffer
-// would take its point where no flush looks for it. A sealed buffer stays
-// sealed, so such a writer always lands on the slow path and retries.
+// freshBuf returns a new, empty buffer of the field's capacity class. The
+// pointBuf is always new (see columnArrays for why); its arrays may be a
+// drained buffer's.
 func (f *Field) freshBuf() *pointBuf {
 	return newPointBuf(f.kind, f.capClass)
 }
@@ -752,6 +749,11 @@ func (s *Store) writeAll(ctrl []byte, ctrlN uint32, bufs []pendingBuf) error {
 	}
 	if err == nil && s.rawRecs > 0 {
 		err = s.writeBlock()
+	}
+	for _, pb := range bufs {
+		if pb.f.cur.Load() != pb.buf { // Close seals the current buffer in place
+			pb.buf.release(pb.f.kind)
+		}
 	}
 	return err
 }
