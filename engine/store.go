@@ -464,29 +464,7 @@ func (s *Store) UpdateSet(path string, op uint8, items ...string) error {
 }
 
 func (s *Store) configField(path string) (*Field, error) {
-	if err := s.stateErrIfNotOpen(); err != nil {
-		return nil, err
-	}
-	if id, ok := s.st.byPath[path]; ok {
-		f := s.handles[id]
-		if f.kind != KindConfig {
-			return nil, fmt.Errorf("%w: %q is a %s field, not config", ErrKindMismatch, path, f.kind)
-		}
-		return f, nil
-	}
-	if err := ValidatePath(path); err != nil {
-		return nil, err
-	}
-	if len(s.handles) >= MaxFields {
-		return nil, fmt.Errorf("%w: run has %d fields", ErrLimit, MaxFields)
-	}
-	id := uint32(len(s.handles))
-	r := Record{Kind: RecFieldDef, Field: id, FieldKind: KindConfig, Path: path}
-	if err := s.st.apply(&r); err != nil {
-		return nil, err
-	}
-	s.queueCtrl(appendFieldDef(nil, id, KindConfig, path))
-	return s.newHandle(id, KindConfig, path), nil
+	return s.fieldLocked(path, KindConfig)
 }
 
 // SetMeta records a run meta value (status, closed_at, ...).
