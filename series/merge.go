@@ -26,56 +26,48 @@ var (
 // pooled, so steady-state merges allocate only when dst must grow.
 func MergeMetric(dst *MetricColumns, chunks []*MetricColumns) {
 	dst.Reset()
-	if merged := inOrder(len(chunks), func(i int) []float64 { return chunks[i].Steps }); merged >= 0 {
-		mergeFastPaths.Add(1)
-		dst.Steps = slices.Grow(dst.Steps, merged)
-		dst.Values = slices.Grow(dst.Values, merged)
-		dst.TimesMs = slices.Grow(dst.TimesMs, merged)
-		for _, c := range chunks {
-			dst.Steps = append(dst.Steps, c.Steps...)
-			dst.Values = append(dst.Values, c.Values...)
-			dst.TimesMs = append(dst.TimesMs, c.TimesMs...)
-		}
-		return
-	}
-	mergeSortedPaths.Add(1)
-	bp := lwwRefs(len(chunks), func(i int) []float64 { return chunks[i].Steps })
-	refs := *bp
-	dst.Steps = slices.Grow(dst.Steps, len(refs))[:len(refs)]
-	dst.Values = slices.Grow(dst.Values, len(refs))[:len(refs)]
-	dst.TimesMs = slices.Grow(dst.TimesMs, len(refs))[:len(refs)]
-	for i, r := range refs {
-		c, o := chunks[r.ref>>32], r.ref&math.MaxUint32
-		dst.Steps[i], dst.Values[i], dst.TimesMs[i] = c.Steps[o], c.Values[o], c.TimesMs[o]
-	}
-	refPool.Put(bp)
+	mergeColumns(&dst.Steps, &dst.Values, &dst.TimesMs, len(chunks), func(i int) ([]float64, []float64, []int64) {
+		return chunks[i].Steps, chunks[i].Values, chunks[i].TimesMs
+	})
 }
 
 // MergeString is MergeMetric for string points.
 func MergeString(dst *StringColumns, chunks []*StringColumns) {
 	dst.Reset()
-	if merged := inOrder(len(chunks), func(i int) []float64 { return chunks[i].Steps }); merged >= 0 {
+	mergeColumns(&dst.Steps, &dst.Values, &dst.TimesMs, len(chunks), func(i int) ([]float64, []string, []int64) {
+		return chunks[i].Steps, chunks[i].Values, chunks[i].TimesMs
+	})
+}
+
+// mergeColumns appends the merge of n chunks, given column-wise by chunk,
+// to the (reset) destination columns; V is the value column's type.
+func mergeColumns[V any](steps *[]float64, values *[]V, times *[]int64, n int, chunk func(int) ([]float64, []V, []int64)) {
+	stepsOf := func(i int) []float64 { s, _, _ := chunk(i); return s }
+	if merged := inOrder(n, stepsOf); merged >= 0 {
 		mergeFastPaths.Add(1)
-		dst.Steps = slices.Grow(dst.Steps, merged)
-		dst.Values = slices.Grow(dst.Values, merged)
-		dst.TimesMs = slices.Grow(dst.TimesMs, merged)
-		for _, c := range chunks {
-			dst.Steps = append(dst.Steps, c.Steps...)
-			dst.Values = append(dst.Values, c.Values...)
-			dst.TimesMs = append(dst.TimesMs, c.TimesMs...)
+		*steps = slices.Grow(*steps, merged)
+		*values = slices.Grow(*values, merged)
+		*times = slices.Grow(*times, merged)
+		for i := 0; i < n; i++ {
+			s, v, t := chunk(i)
+			*steps = append(*steps, s...)
+			*values = append(*values, v...)
+			*times = append(*times, t...)
 		}
 		return
 	}
 	mergeSortedPaths.Add(1)
-	bp := lwwRefs(len(chunks), func(i int) []float64 { return chunks[i].Steps })
+	bp := lwwRefs(n, stepsOf)
 	refs := *bp
-	dst.Steps = slices.Grow(dst.Steps, len(refs))[:len(refs)]
-	dst.Values = slices.Grow(dst.Values, len(refs))[:len(refs)]
-	dst.TimesMs = slices.Grow(dst.TimesMs, len(refs))[:len(refs)]
+	ds := slices.Grow(*steps, len(refs))[:len(refs)]
+	dv := slices.Grow(*values, len(refs))[:len(refs)]
+	dt := slices.Grow(*times, len(refs))[:len(refs)]
 	for i, r := range refs {
-		c, o := chunks[r.ref>>32], r.ref&math.MaxUint32
-		dst.Steps[i], dst.Values[i], dst.TimesMs[i] = c.Steps[o], c.Values[o], c.TimesMs[o]
+		s, v, t := chunk(int(r.ref >> 32))
+		o := r.ref & math.MaxUint32
+		ds[i], dv[i], dt[i] = s[o], v[o], t[o]
 	}
+	*steps, *values, *times = ds, dv, dt
 	refPool.Put(bp)
 }
 
