@@ -1,0 +1,78 @@
+// Package run is GoodSeed Go's public API: a training run's lifecycle,
+// configs, metric and string series, string sets and the automatic sys/
+// and source_code/ namespaces, recorded by the storage engine in one
+// directory per run.
+//
+// # A run
+//
+//	r, err := run.New(run.Options{
+//		Name:        "my-experiment",       // sys/name
+//		Project:     "default",             // groups runs; may be "workspace/project"
+//		Description: "Fine-tuning LLM",     // sys/description
+//		Tags:        []string{"bert", "finetune"}, // sys/tags
+//	})
+//	if err != nil { ... }
+//	defer r.Close()                          // status finished
+//	defer r.CloseOnPanic()                   // a panic closes it as failed
+//
+//	loss := r.Field("train/loss")            // keep handles in hot loops
+//	for step := range 1000 {
+//		loss.Log(lossValue, float64(step))   // NaN and ±Inf are stored exactly
+//	}
+//	r.Set("params", map[string]any{"lr": 0.1, "opt": map[string]any{"name": "adam"}})
+//	r.Field("sys/tags").Add("production")
+//
+// The run lives in <home>/projects/<project>/runs/<id>/, home being
+// Options.Home, else $GOODSEED_HOME, else ~/.goodseed (Options.LogDir puts it
+// in <LogDir>/<id>/ instead). Resume(id, opts) reopens a run to add to it;
+// OpenReadOnly(id, opts) reads one, even while it is being written.
+//
+// # Paths and kinds
+//
+// A path such as "train/loss" names one field; leading and trailing '/' are
+// stripped. Its first use fixes its kind: Log makes a metric series,
+// LogString a string series, Set a config, Add a string set. Using a path as
+// another kind is ErrKindMismatch. Steps are float64 and may come in any
+// order; logging a (path, step) again overwrites it, and reads return points
+// ordered by step.
+//
+// # Automatic namespaces
+//
+// sys/id, sys/name, sys/description, sys/tags, sys/creation_time, sys/state
+// and sys/closed_time are kept current; sys/name and sys/description may be
+// assigned with Set. source_code/git/... and source_code/diff describe the
+// Git repository the code runs from (best effort, in the background, bounded
+// by GitOptions.Timeout), and source_code/go/... the module and VCS revision
+// the Go toolchain embedded in the binary.
+//
+// # Durability contract
+//
+//   - Log returns: the point is in memory.
+//   - Every Options.Engine.FlushInterval (1 s by default), or sooner when
+//     buffers fill, points are written to the run's segment file: they
+//     survive a crash of the process.
+//   - Flush returns when everything logged before it is written. Sync is
+//     Flush plus fsync: it survives a power loss.
+//   - Close flushes, fsyncs, records the final status, writes the index
+//     atomically and releases the run's lock.
+//
+// A process that ends without Close (killed, OOM, os.Exit, an unhandled
+// signal) loses at most the last flush interval of points; its run still
+// says running, and readers report it as crashed because no process holds
+// its lock. Resume reopens such a run at once, cuts the torn tail the crash
+// left (kept aside in a .torn file) and reports it in Recovery. Go has no
+// atexit hook: defer Close, defer CloseOnPanic, and call HandleSignals to
+// close runs as failed on SIGINT and SIGTERM.
+//
+// # Errors
+//
+// Misuse is never silent. Each error wraps a sentinel for errors.Is
+// (ErrClosed, ErrReadOnly, ErrKindMismatch, ErrRunning, ErrRunExists,
+// ErrInvalidRunID, ...) and says what to do.
+//
+// # Environment
+//
+// GOODSEED_HOME (data directory), GOODSEED_PROJECT (default project),
+// GOODSEED_RUN_ID (id of a new run), GOODSEED_STORAGE ("local" or
+// "disabled"). Options fields win over the environment.
+package run

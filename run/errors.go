@@ -1,0 +1,53 @@
+package run
+
+import (
+	"errors"
+
+	"github.com/goodseed/goodseed-go/engine"
+)
+
+// Sentinel errors. Test for them with errors.Is; the errors returned wrap
+// them with the run id, path or directory involved and say what to do.
+//
+// Those shared with the engine are the engine's own values, so an error from
+// any layer matches the same sentinel.
+var (
+	// ErrClosed: the run was closed; nothing more can be written to it.
+	ErrClosed = engine.ErrClosed
+	// ErrReadOnly: the run was opened with OpenReadOnly.
+	ErrReadOnly = engine.ErrReadOnly
+	// ErrKindMismatch: a path already holds another kind of field (a
+	// metric series, a string series or a config).
+	ErrKindMismatch = engine.ErrKindMismatch
+	// ErrInvalidPath: a field path is empty, too long or malformed.
+	ErrInvalidPath = engine.ErrInvalidPath
+	// ErrInvalidStep: a step is NaN or infinite.
+	ErrInvalidStep = engine.ErrInvalidStep
+	// ErrInvalidValue: a value cannot be stored (invalid UTF-8, too long, an
+	// unsupported type).
+	ErrInvalidValue = engine.ErrInvalidValue
+	// ErrLimit: a published limit of the engine would be exceeded.
+	ErrLimit = engine.ErrLimit
+	// ErrRunning: the run has a live writer, so it cannot be resumed. The
+	// error names the writer's host and pid.
+	ErrRunning = engine.ErrLocked
+	// ErrRunExists: New was given an explicit run id that already exists.
+	ErrRunExists = engine.ErrExist
+	// ErrNotFound: no such run, or no such field in it.
+	ErrNotFound = engine.ErrNotFound
+
+	// ErrInvalidRunID: a run id breaks the rules of ValidateRunID.
+	ErrInvalidRunID = errors.New("run: invalid run id")
+	// ErrInvalidName: a run name breaks the rules of ValidateName.
+	ErrInvalidName = errors.New("run: invalid run name")
+	// ErrInvalidProject: a project name breaks the rules of ValidateProject.
+	ErrInvalidProject = errors.New("run: invalid project")
+	// ErrDisabled: the run was created with StorageDisabled, so it holds
+	// nothing to read.
+	ErrDisabled = errors.New("run: storage is disabled")
+	// ErrUnsupportedStorage: a storage mode this client does not offer.
+	ErrUnsupportedStorage = errors.New("run: unsupported storage mode")
+	// ErrReservedPath: a sys/ field the run manages itself (sys/id,
+	// sys/state, ...) was assigned.
+	ErrReservedPath = errors.New("run: path is managed by the run")
+)

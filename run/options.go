@@ -1,0 +1,167 @@
+package run
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/goodseed/goodseed-go/engine"
+)
+
+// Environment variables read when the matching option is empty.
+const (
+	EnvHome    = "GOODSEED_HOME"    // data directory; default ~/.goodseed
+	EnvProject = "GOODSEED_PROJECT" // project; default "default"
+	EnvRunID   = "GOODSEED_RUN_ID"  // run id of a new run
+	EnvStorage = "GOODSEED_STORAGE" // "local" or "disabled"
+)
+
+// DefaultProject is the project of a run that names none.
+const DefaultProject = "default"
+
+// Storage says where a run's data goes.
+type Storage string
+
+// Storage modes.
+const (
+	// StorageLocal keeps the run in a directory on this machine. The default.
+	StorageLocal Storage = "local"
+	// StorageDisabled makes every write a no-op: nothing touches the disk
+	// and reads fail with ErrDisabled. For dry runs and tests of training
+	// code.
+	StorageDisabled Storage = "disabled"
+)
+
+// Options configure New, Resume and OpenReadOnly. The zero value is a run
+// in the default project under ~/.goodseed with a generated id.
+type Options struct {
+	// Name is the display name (sys/name). See ValidateName.
+	Name string
+	// Project groups runs: "project" or "workspace/project". Default: env
+	// GOODSEED_PROJECT, else "default".
+	Project string
+	// Description is free text (sys/description).
+	Description string
+	// Tags become the string set sys/tags; add more later with
+	// r.Field("sys/tags").Add(...).
+	Tags []string
+	// RunID is the run's id. Default for New: env GOODSEED_RUN_ID, else a
+	// generated "adjective-animal" id. See ValidateRunID.
+	RunID string
+	// Home is the data directory. Default: env GOODSEED_HOME, else
+	// ~/.goodseed. Runs live in <Home>/projects/<Project>/runs/<RunID>.
+	Home string
+	// LogDir, when set, places the run in <LogDir>/<RunID> instead.
+	LogDir string
+	// Storage is StorageLocal or StorageDisabled. Default: env
+	// GOODSEED_STORAGE, else local.
+	Storage Storage
+	// Git controls the source_code/ fields.
+	Git GitOptions
+	// Quiet stops the "Goodseed run: <id>" lines on stderr.
+	Quiet bool
+	// Engine tunes the storage engine (flush interval, buffer sizes, ...).
+	// The zero value is the engine's documented default.
+	Engine engine.Options
+
+	stderr io.Writer // tests capture the banner lines
+}
+
+// GitOptions control what a run records of the Git repository its code
+// comes from.
+type GitOptions struct {
+	// Disabled turns Git tracking off.
+	Disabled bool
+	// Dir is a directory inside the repository to describe. Default: the
+	// working directory.
+	Dir string
+	// Timeout bounds the whole collection; default 5 s. Collection runs in
+	// the background, so it never delays New; Close waits for it at most
+	// this long.
+	Timeout time.Duration
+	// Binary is the git executable; default "git" from PATH.
+	Binary string
+}
+
+// resolved is Options with the environment and defaults applied.
+type resolved struct {
+	Options
+	runsDir string // where run directories go: <home>/projects/<project>/runs or LogDir
+}
+
+func resolve(o Options) (resolved, error) {
+	if o.Project == "" {
+		o.Project = os.Getenv(EnvProject)
+	}
+	if o.Project == "" {
+		o.Project = DefaultProject
+	}
+	if err := ValidateProject(o.Project); err != nil {
+		return resolved{}, err
+	}
+	if o.Storage == "" {
+		o.Storage = Storage(os.Getenv(EnvStorage))
+	}
+	switch o.Storage {
+	case "":
+		o.Storage = StorageLocal
+	case StorageLocal, StorageDisabled:
+	default:
+		return resolved{}, fmt.Errorf("%w: %q; use %q or %q", ErrUnsupportedStorage, o.Storage, StorageLocal, StorageDisabled)
+	}
+	if err := ValidateName(o.Name); err != nil {
+		return resolved{}, err
+	}
+	if o.Git.Timeout <= 0 {
+		o.Git.Timeout = 5 * time.Second
+	}
+	if o.stderr == nil {
+		o.stderr = os.Stderr
+	}
+	if o.Quiet {
+		o.stderr = io.Discard
+	}
+	r := resolved{Options: o}
+	if o.LogDir != "" {
+		dir, err := expandHome(o.LogDir)
+		if err != nil {
+			return resolved{}, err
+		}
+		r.runsDir = dir
+		return r, nil
+	}
+	home := o.Home
+	if home == "" {
+		home = os.Getenv(EnvHome)
+	}
+	if home == "" {
+		home = "~/.goodseed"
+	}
+	home, err := expandHome(home)
+	if err != nil {
+		return resolved{}, err
+	}
+	r.Home = home
+	// ValidateProject allows only '/' as a separator, so this stays under home.
+	r.runsDir = filepath.Join(home, "projects", filepath.FromSlash(o.Project), "runs")
+	return r, nil
+}
+
+// expandHome turns a leading "~" into the user's home directory and makes
+// the path absolute, so the printed location can be pasted anywhere.
+func expandHome(p string) (string, error) {
+	if p == "~" || strings.HasPrefix(p, "~/") {
+		h, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("run: expand %q: %w; set %s or Options.Home", p, err, EnvHome)
+		}
+		p = filepath.Join(h, p[1:])
+	}
+	return filepath.Abs(p)
+}
+
+// runDir is the directory of run id.
+func (r resolved) runDir(id string) string { return filepath.Join(r.runsDir, id) }
