@@ -637,3 +637,20 @@ func TestCloseOnPanic(t *testing.T) {
 	}()
 	require.NoError(t, calm.Field("x").Log(1, 0))
 }
+
+func TestLogDir(t *testing.T) {
+	opts, _ := testOptions(t)
+	opts.LogDir = t.TempDir()
+	opts.RunID = "placed"
+	r := newTestRun(t, opts)
+	require.Equal(t, filepath.Join(opts.LogDir, "placed"), r.Dir())
+	require.NoError(t, r.Close())
+	require.Empty(t, filesUnder(t, opts.Home), "nothing under the home")
+
+	ro, err := OpenReadOnly("placed", opts)
+	require.NoError(t, err)
+	require.NoError(t, ro.Close())
+	r2, err := Resume("placed", Options{LogDir: opts.LogDir, Quiet: true, Git: GitOptions{Disabled: true}})
+	require.NoError(t, err)
+	require.NoError(t, r2.Close())
+}
