@@ -33,14 +33,19 @@ const maxFlattenDepth = 64
 //
 // Stored as themselves: nil, bool, every int and uint type, float32 and
 // float64 (NaN and ±Inf exactly), string, time.Time, StringSet and Value.
+// Stored as their text: values implementing encoding.TextMarshaler (net.IP,
+// netip.Addr, *big.Int) and fmt.Stringers that are not maps, slices or
+// structs (time.Duration, enums); a uint64 beyond int64 as its decimal
+// string; byte slices as one string (hex when not UTF-8).
+//
 // Flattened under path with '/': maps (keys formatted with fmt, visited in
-// sorted order), slices and arrays (path/0, path/1, ...), and structs —
-// exported fields named by their `goodseed:"name"` tag, else their `json`
-// tag, else the field name; a tag "-" skips the field; embedded structs
-// without a tag flatten into the parent. Pointers and interfaces are
-// followed (nil is null). Anything else, including values implementing
-// encoding.TextMarshaler or fmt.Stringer (time.Duration, enums), is stored
-// as its string form; a uint64 beyond int64 as its decimal string.
+// sorted order, empty segments dropped), slices and arrays (path/0,
+// path/1, ...), and structs — exported fields named by their
+// `goodseed:"name"` tag, else their `json` tag, else the field name; a tag
+// "-" skips the field; embedded structs without a tag flatten into the
+// parent. Pointers and interfaces are followed (nil is null). Anything else
+// (complex numbers, channels, funcs) is stored as its fmt string form.
+// Nesting deeper than 64 levels (a cycle) is ErrInvalidValue.
 //
 // sys/name and sys/description may be assigned (a name is checked by
 // ValidateName); the sys/ fields the run keeps current are ErrReservedPath.
@@ -153,6 +158,12 @@ func flattenValue(path string, v reflect.Value, depth int, emit func(string, eng
 	}
 	t := v.Type()
 	switch t {
+	case timeType, valueType, setType:
+		if !v.CanInterface() { // read through an unexported embedded field
+			return flattenStruct(path, v, depth, emit)
+		}
+	}
+	switch t {
 	case timeType:
 		emit(path, engine.Time(v.Interface().(time.Time)))
 		return nil
@@ -169,18 +180,20 @@ func flattenValue(path string, v reflect.Value, depth int, emit func(string, eng
 			emit(path, engine.Null())
 			return nil
 		}
-		if t.Kind() == reflect.Pointer && (t.Implements(textMarshal) || t.Implements(stringerType)) && !isContainer(t.Elem()) {
+		if t.Kind() == reflect.Pointer && hasText(v) {
 			return emitText(path, v, emit)
 		}
-		return flattenValue(path, v.Elem(), depth+1, emit)
+		next := depth
+		if t.Kind() == reflect.Pointer { // a pointer can point at itself; an interface holds a concrete value
+			next++
+		}
+		return flattenValue(path, v.Elem(), next, emit)
 	case reflect.Bool:
 		emit(path, engine.Bool(v.Bool()))
 		return nil
 	}
-	if t.Implements(textMarshal) || t.Implements(stringerType) {
-		if !isContainer(t) {
-			return emitText(path, v, emit)
-		}
+	if hasText(v) {
+		return emitText(path, v, emit)
 	}
 	switch t.Kind() {
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
@@ -200,7 +213,9 @@ func flattenValue(path string, v reflect.Value, depth int, emit func(string, eng
 	case reflect.Slice, reflect.Array:
 		if t.Elem().Kind() == reflect.Uint8 { // bytes: one value, not one per byte
 			b := make([]byte, v.Len())
-			reflect.Copy(reflect.ValueOf(b), v)
+			for i := range b { // element by element: the element type may be a named byte
+				b[i] = byte(v.Index(i).Uint())
+			}
 			if utf8.Valid(b) {
 				emit(path, engine.String(string(b)))
 			} else {
@@ -221,12 +236,32 @@ func flattenValue(path string, v reflect.Value, depth int, emit func(string, eng
 	return nil
 }
 
-func isContainer(t reflect.Type) bool {
-	switch t.Kind() {
-	case reflect.Map, reflect.Slice, reflect.Array, reflect.Struct:
+// hasText reports whether v is stored as its text: any type implementing
+// encoding.TextMarshaler (net.IP, netip.Addr, *big.Int), and a fmt.Stringer
+// that is not a container (time.Duration, enums) — a config struct that
+// happens to have a String method still flattens.
+func hasText(v reflect.Value) bool {
+	if !v.CanInterface() {
+		return false
+	}
+	t := v.Type()
+	if t == timeType || (t.Kind() == reflect.Pointer && t.Elem() == timeType) {
+		return false // stored as a datetime, not as its text
+	}
+	if t.Implements(textMarshal) {
 		return true
 	}
-	return false
+	if !t.Implements(stringerType) {
+		return false
+	}
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Map, reflect.Slice, reflect.Array, reflect.Struct:
+		return false
+	}
+	return true
 }
 
 func emitText(path string, v reflect.Value, emit func(string, engine.Value)) error {
@@ -253,7 +288,7 @@ func flattenMap(path string, v reflect.Value, depth int, emit func(string, engin
 	}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].key < entries[j].key })
 	for _, e := range entries {
-		if err := flattenValue(join(path, normPath(e.key)), e.val, depth+1, emit); err != nil {
+		if err := flattenValue(join(path, normKey(e.key)), e.val, depth+1, emit); err != nil {
 			return err
 		}
 	}
@@ -261,6 +296,9 @@ func flattenMap(path string, v reflect.Value, depth int, emit func(string, engin
 }
 
 func flattenStruct(path string, v reflect.Value, depth int, emit func(string, engine.Value)) error {
+	if depth > maxFlattenDepth {
+		return fmt.Errorf("%w: nested more than %d levels deep (a cycle?) at %q", ErrInvalidValue, maxFlattenDepth, path)
+	}
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
 		sf := t.Field(i)
@@ -287,7 +325,7 @@ func flattenStruct(path string, v reflect.Value, depth int, emit func(string, en
 				continue
 			}
 		}
-		if !sf.IsExported() {
+		if !sf.IsExported() && !(sf.Anonymous && explicit) {
 			continue
 		}
 		if err := flattenValue(join(path, name), fv, depth+1, emit); err != nil {
@@ -305,15 +343,24 @@ func fieldName(sf reflect.StructField) (name string, explicit, skip bool) {
 		if !ok {
 			continue
 		}
-		name, _, _ = strings.Cut(tag, ",")
-		if name == "-" {
+		if tag == "-" { // "-," names a field "-", as in encoding/json
 			return "", false, true
 		}
+		name, _, _ = strings.Cut(tag, ",")
 		if name != "" {
 			return name, true, false
 		}
 	}
 	return sf.Name, false, false
+}
+
+// normKey turns a map key into path segments: empty segments ("a//b",
+// "/a/") are dropped, so user data cannot produce a path the engine refuses.
+func normKey(k string) string {
+	if !strings.Contains(k, "//") {
+		return normPath(k)
+	}
+	return strings.Join(strings.FieldsFunc(k, func(r rune) bool { return r == '/' }), "/")
 }
 
 func join(path, key string) string {
