@@ -79,7 +79,7 @@ func TestResolveRun(t *testing.T) {
 		"":                          "missing RUN",
 		"ws/proj/nope":              `no run "nope" in project "ws/proj"`,
 		"../x/y":                    "invalid project",
-		"proj/../../etc":            "invalid run id",
+		"proj/bad.id":               "invalid run id",
 		"justaname":                 "not of the form project/run_id",
 		empty:                       "not a GoodSeed run directory",
 		seg:                         "is a file, not a run directory",
