@@ -354,6 +354,11 @@ func (r *Run) close(st Status, reason string) error {
 		// Git fields land before the status: collection is time-bounded.
 		<-r.gitDone
 		err = errors.Join(r.recordClose(st, reason, time.Now()), r.store.Close())
+		r.readMu.Lock()
+		if r.reader != nil { // opened by a read of this run
+			err = errors.Join(err, r.reader.Close())
+		}
+		r.readMu.Unlock()
 		unregister(r)
 		fmt.Fprintf(r.opts.stderr, "Goodseed run closed: %s\n", r.id)
 	}

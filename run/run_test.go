@@ -654,3 +654,23 @@ func TestLogDir(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, r2.Close())
 }
+
+// TestReadsReleaseFiles: reading a run that is being written opens a
+// reader behind the scenes; Close must release its files too.
+func TestReadsReleaseFiles(t *testing.T) {
+	fds := func() int {
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Skip("no /proc/self/fd on this platform")
+		}
+		return len(ents)
+	}
+	opts, _ := testOptions(t)
+	before := fds()
+	r := newTestRun(t, opts)
+	require.NoError(t, r.Field("loss").Log(1, 0))
+	_, err := r.Metric("loss")
+	require.NoError(t, err)
+	require.NoError(t, r.Close())
+	require.Equal(t, before, fds())
+}
