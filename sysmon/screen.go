@@ -40,11 +40,11 @@ type screen struct {
 type escState uint8
 
 const (
-	escNone escState = iota
-	escStart          // saw ESC
-	escCSI            // in ESC [ ... final
-	escOSC            // in ESC ] ... BEL or ESC \
-	escOSCEsc         // saw ESC inside an OSC
+	escNone   escState = iota
+	escStart           // saw ESC
+	escCSI             // in ESC [ ... final
+	escOSC             // in ESC ] ... BEL or ESC \
+	escOSCEsc          // saw ESC inside an OSC
 )
 
 func newScreen() *screen { return &screen{rows: [][]byte{nil}} }
