@@ -46,10 +46,11 @@ func testOptions(t *testing.T) (Options, *syncBuffer) {
 	t.Helper()
 	out := new(syncBuffer)
 	return Options{
-		Home:   t.TempDir(),
-		Git:    GitOptions{Disabled: true},
-		Engine: engine.Options{FlushInterval: 20 * time.Millisecond},
-		stderr: out,
+		Home:       t.TempDir(),
+		Git:        GitOptions{Disabled: true},
+		Monitoring: MonitoringOptions{Off: true},
+		Engine:     engine.Options{FlushInterval: 20 * time.Millisecond},
+		stderr:     out,
 	}, out
 }
 

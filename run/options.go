@@ -61,6 +61,8 @@ type Options struct {
 	Storage Storage
 	// Git controls the source_code/ fields.
 	Git GitOptions
+	// Monitoring switches console, hardware and panic monitoring.
+	Monitoring MonitoringOptions
 	// Quiet stops the "Goodseed run: <id>" lines on stderr.
 	Quiet bool
 	// Engine tunes the storage engine (flush interval, buffer sizes, ...).

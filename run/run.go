@@ -74,9 +74,11 @@ type Run struct {
 	closeErr error
 	isClosed bool // guarded by closeMu: Close finished
 
+	mon *monitor // nil when monitoring is off or the run does not write
+
 	failMu      sync.Mutex
 	failReason  string
-	failedStack []byte // stack of the panic that ended the run, for monitoring
+	failedStack []byte // stack of the panic that ended the run
 }
 
 // New creates a run and starts recording. It prints "Goodseed run: <id>"
@@ -126,6 +128,10 @@ func New(opts Options) (*Run, error) {
 	r.startGit()
 	register(r)
 	fmt.Fprintf(o.stderr, "Goodseed run: %s\nGoodseed data: %s\n", id, r.dir)
+	if err := r.startMonitoring(); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("run %s: start monitoring: %w", id, err)
+	}
 	return r, nil
 }
 
@@ -235,6 +241,10 @@ func Resume(runID string, opts Options) (*Run, error) {
 	fmt.Fprintf(o.stderr, "Goodseed run: %s (resumed)\nGoodseed data: %s\n", runID, r.dir)
 	if !r.recovery.Clean() {
 		fmt.Fprintf(o.stderr, "Goodseed run %s: recovered after a crash: %s\n", runID, describeRecovery(r.recovery))
+	}
+	if err := r.startMonitoring(); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("run %s: start monitoring: %w", runID, err)
 	}
 	return r, nil
 }
@@ -351,9 +361,12 @@ func (r *Run) close(st Status, reason string) error {
 		err = r.reader.Close()
 		r.readMu.Unlock()
 	case modeWrite:
+		if r.mon != nil {
+			err = r.mon.close() // the last console lines land before the status
+		}
 		// Git fields land before the status: collection is time-bounded.
 		<-r.gitDone
-		err = errors.Join(r.recordClose(st, reason, time.Now()), r.store.Close())
+		err = errors.Join(err, r.recordClose(st, reason, time.Now()), r.store.Close())
 		r.readMu.Lock()
 		if r.reader != nil { // opened by a read of this run
 			err = errors.Join(err, r.reader.Close())

@@ -60,8 +60,11 @@ func (r *Run) CloseOnPanic() {
 	r.failMu.Lock()
 	r.failReason = fmt.Sprintf("panic: %v", p)
 	r.failedStack = debug.Stack()
-	reason := r.failReason
+	reason, stack := r.failReason, r.failedStack
 	r.failMu.Unlock()
+	if r.mon != nil {
+		r.mon.recordPanic(stack)
+	}
 	_ = r.CloseFailed(reason)
 	panic(p)
 }

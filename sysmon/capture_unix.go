@@ -5,6 +5,7 @@ package sysmon
 import (
 	"fmt"
 	"os"
+	"sync"
 	"time"
 )
 
@@ -33,6 +34,7 @@ func startStream(name Stream, fd int) (*stream, error) {
 		return nil, fmt.Errorf("redirect fd %d: %w", fd, err)
 	}
 	st := &stream{name: name, fd: fd, orig: orig, r: r, w: w, done: make(chan struct{}), scr: newScreen(), teeTo: orig}
+	st.seenC = sync.NewCond(&st.mu)
 	go st.pump()
 	return st, nil
 }

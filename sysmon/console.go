@@ -1,11 +1,13 @@
 package sysmon
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -121,11 +123,15 @@ func (s *ConsoleSubscription) Close() error {
 		return nil
 	}
 	last := len(console.subs) == 1
-	if !last {
-		delete(console.subs, s)
-	}
 	console.subsMu.Unlock()
 	if !last {
+		// Take in what was written before Close, then leave.
+		for _, st := range console.streams {
+			st.sync(syncTimeout)
+		}
+		console.subsMu.Lock()
+		delete(console.subs, s)
+		console.subsMu.Unlock()
 		s.markClosed()
 		return nil
 	}
@@ -204,10 +210,88 @@ type stream struct {
 	orig  *os.File // a duplicate of the original descriptor: output goes on there
 	r, w  *os.File // the pipe the descriptor now points at
 	done  chan struct{}
-	mu    sync.Mutex // guards scr and last
+	mu    sync.Mutex // guards scr, last, carry and seen
 	scr   *screen
 	last  time.Time // when bytes last arrived
 	teeTo io.Writer
+
+	// Sync markers: sync writes syncMarker into the pipe and waits until the
+	// pump has passed it, so everything written before is delivered. The
+	// pump strips markers from the stream; carry holds a chunk's tail that
+	// may be the start of one.
+	carry     []byte
+	written   atomic.Uint64 // markers written
+	seen      uint64        // markers the pump has stripped
+	delivered uint64        // markers whose preceding lines are delivered
+	seenC     *sync.Cond    // on mu; signalled when delivered grows
+}
+
+// syncMarker is an OSC sequence no program writes; terminals would ignore
+// it anyway, but the pump removes it before anything sees it.
+var syncMarker = []byte("\x1b]7717;goodseed-sync\x07")
+
+// syncTimeout bounds a sync: a program blocked on a full terminal must not
+// hold a run's Close for long.
+const syncTimeout = 2 * time.Second
+
+// sync returns once everything written to the stream before it has been
+// delivered, or after timeout.
+func (st *stream) sync(timeout time.Duration) {
+	if st == nil {
+		return
+	}
+	want := st.written.Add(1)
+	_ = st.w.SetWriteDeadline(time.Now().Add(timeout))
+	if _, err := st.w.Write(syncMarker); err != nil {
+		return
+	}
+	timer := time.AfterFunc(timeout, func() {
+		st.mu.Lock()
+		st.seenC.Broadcast()
+		st.mu.Unlock()
+	})
+	defer timer.Stop()
+	deadline := time.Now().Add(timeout)
+	st.mu.Lock()
+	for st.delivered < want && time.Now().Before(deadline) {
+		st.seenC.Wait()
+	}
+	st.mu.Unlock()
+}
+
+// stripMarkers removes sync markers from p (with the carry of the last
+// chunk prepended) and counts them; a tail that may begin a marker is kept
+// for the next chunk. st.mu held.
+func (st *stream) stripMarkers(p []byte) []byte {
+	if len(st.carry) > 0 {
+		p = append(st.carry, p...)
+		st.carry = nil
+	}
+	if bytes.IndexByte(p, 0x1b) < 0 {
+		return p
+	}
+	out := p[:0:0]
+	for {
+		i := bytes.Index(p, syncMarker)
+		if i < 0 {
+			break
+		}
+		out = append(out, p[:i]...)
+		p = p[i+len(syncMarker):]
+		st.seen++
+	}
+	// Keep back a tail that is a proper prefix of the marker.
+	for k := min(len(syncMarker)-1, len(p)); k > 0; k-- {
+		if bytes.HasPrefix(syncMarker, p[len(p)-k:]) {
+			st.carry = append([]byte(nil), p[len(p)-k:]...)
+			p = p[:len(p)-k]
+			break
+		}
+	}
+	if len(out) == 0 {
+		return p
+	}
+	return append(out, p...)
 }
 
 // pump copies the pipe to the original descriptor and into the screen
@@ -218,16 +302,30 @@ func (st *stream) pump() {
 	for {
 		n, err := st.r.Read(buf)
 		if n > 0 {
-			_, _ = st.teeTo.Write(buf[:n]) // the terminal first, unchanged
 			st.mu.Lock()
-			st.scr.write(buf[:n])
+			p := st.stripMarkers(buf[:n])
+			st.mu.Unlock()
+			_, _ = st.teeTo.Write(p) // the terminal first, unchanged
+			st.mu.Lock()
+			st.scr.write(p)
 			st.last = time.Now()
 			lines := st.scr.drain(false)
+			seen := st.seen
 			st.mu.Unlock()
 			deliver(st.name, lines)
+			st.mu.Lock()
+			st.delivered = seen // lines before those markers are now delivered
+			st.seenC.Broadcast()
+			st.mu.Unlock()
 		}
 		if err != nil {
 			st.mu.Lock()
+			p := st.carry
+			st.carry = nil
+			st.mu.Unlock()
+			_, _ = st.teeTo.Write(p)
+			st.mu.Lock()
+			st.scr.write(p)
 			lines := st.scr.drain(true)
 			st.mu.Unlock()
 			deliver(st.name, lines)

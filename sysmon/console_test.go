@@ -190,3 +190,24 @@ func TestConsoleFastWriterNoDeadlock(t *testing.T) {
 	require.Contains(t, o[0], "lines dropped")
 	require.Contains(t, o[0], "50000")
 }
+
+// TestConsoleLeavingSubscriberGetsEarlierLines: a subscriber that is not
+// the last one still receives every line written before its Close.
+func TestConsoleLeavingSubscriberGetsEarlierLines(t *testing.T) {
+	term := fakeTerminal(t, 1)
+	fakeTerminal(t, 2)
+	a, err := SubscribeConsole()
+	require.NoError(t, err)
+	b, err := SubscribeConsole()
+	require.NoError(t, err)
+	for i := range 50 {
+		fmt.Println("line", i)
+		require.NoError(t, a.Close()) // the first Close syncs; the rest are no-ops
+	}
+	o, _ := a.Drain()
+	require.Equal(t, []string{"line 0"}, o, "written before Close: delivered; after: not")
+	require.NoError(t, b.Close())
+	o, _ = b.Drain()
+	require.Len(t, o, 50)
+	require.NotContains(t, term(), "goodseed-sync", "markers never reach the terminal")
+}

@@ -92,3 +92,33 @@ func FuzzScreen(f *testing.F) {
 		}
 	})
 }
+
+func TestStripMarkers(t *testing.T) {
+	m := string(syncMarker)
+	cases := []struct {
+		name   string
+		chunks []string
+		want   string
+		seen   uint64
+	}{
+		{"no escape", []string{"plain text\n"}, "plain text\n", 0},
+		{"one marker", []string{"a" + m + "b"}, "ab", 1},
+		{"two markers", []string{m + "x" + m}, "x", 2},
+		{"split marker", []string{"a" + m[:5], m[5:] + "b"}, "ab", 1},
+		{"split byte by byte", strings.Split("a"+m+"b", ""), "ab", 1},
+		{"prefix that is not a marker", []string{"a\x1b]77", "17;other\x07b"}, "a\x1b]7717;other\x07b", 0},
+		{"colour codes pass", []string{"\x1b[31mred\x1b[0m"}, "\x1b[31mred\x1b[0m", 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &stream{}
+			var got []byte
+			for _, c := range tc.chunks {
+				got = append(got, st.stripMarkers([]byte(c))...)
+			}
+			got = append(got, st.carry...) // what the pump writes at EOF
+			require.Equal(t, tc.want, string(got))
+			require.Equal(t, tc.seen, st.seen)
+		})
+	}
+}
