@@ -2,6 +2,7 @@ package run
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"sync"
 	"time"
@@ -20,6 +21,10 @@ type MonitoringOptions struct {
 	NoStdout, NoStderr bool
 	// NoTraceback stops recording a panic's stack in <ns>/traceback.
 	NoTraceback bool
+	// NoHardware stops sampling CPU, memory, GPUs and the Go runtime.
+	NoHardware bool
+	// HardwareInterval is the time between hardware samples; default 10 s.
+	HardwareInterval time.Duration
 	// Namespace overrides the generated monitoring/<8 hex> namespace.
 	Namespace string
 }
@@ -28,16 +33,19 @@ type MonitoringOptions struct {
 const consoleDrainEvery = time.Second
 
 // monitor runs beside a writing run: it stores the console lines the
-// capture collects and keeps the namespace's static facts.
+// capture collects and the hardware samples, and keeps the namespace's
+// static facts.
 type monitor struct {
-	r       *Run
-	ns      string
-	console *sysmon.ConsoleSubscription // nil when neither stream is captured
-	stdout  *Field                      // nil when not captured
-	stderr  *Field
-	stop    chan struct{}
-	done    chan struct{}
-	once    sync.Once
+	r        *Run
+	ns       string
+	console  *sysmon.ConsoleSubscription // nil when neither stream is captured
+	stdout   *Field                      // nil when not captured
+	stderr   *Field
+	hw       *sysmon.Hardware // nil when hardware is not sampled
+	interval time.Duration
+	stop     chan struct{}
+	done     chan struct{}
+	once     sync.Once
 }
 
 // startMonitoring sets the namespace up and starts the capture. A part
@@ -77,6 +85,20 @@ func (r *Run) startMonitoring() error {
 			}
 		}
 	}
+	if !o.NoHardware {
+		m.hw = sysmon.NewHardware()
+		m.interval = o.HardwareInterval
+		if m.interval <= 0 {
+			m.interval = 10 * time.Second
+		}
+		if gerr := m.hw.GPUError(); gerr != nil {
+			// No GPU is normal on a laptop: noted in the run, not printed.
+			_ = r.store.SetConfig(ns+"/gpu_status", engine.String(gerr.Error()))
+			if os.Getenv("GOODSEED_DEBUG") != "" {
+				fmt.Fprintf(r.opts.stderr, "Goodseed run %s: GPU metrics skipped: %v\n", r.id, gerr)
+			}
+		}
+	}
 	r.mon = m
 	go m.loop()
 	return nil
@@ -84,18 +106,35 @@ func (r *Run) startMonitoring() error {
 
 func (m *monitor) loop() {
 	defer close(m.done)
-	if m.console == nil {
-		<-m.stop
-		return
+	var console, hardware <-chan time.Time
+	if m.console != nil {
+		tk := time.NewTicker(consoleDrainEvery)
+		defer tk.Stop()
+		console = tk.C
 	}
-	tk := time.NewTicker(consoleDrainEvery)
-	defer tk.Stop()
+	if m.hw != nil {
+		m.sample() // the first sample at once, then every interval
+		tk := time.NewTicker(m.interval)
+		defer tk.Stop()
+		hardware = tk.C
+	}
 	for {
 		select {
-		case <-tk.C:
+		case <-console:
 			m.storeConsole()
+		case <-hardware:
+			m.sample()
 		case <-m.stop:
 			return
+		}
+	}
+}
+
+// sample stores one hardware reading, one step per sample.
+func (m *monitor) sample() {
+	for _, mt := range m.hw.Read().Metrics() {
+		if err := m.r.Field(m.ns + "/" + mt.Name).Append(mt.Value); err != nil {
+			return // the run's sticky error surfaces on Close
 		}
 	}
 }
@@ -124,6 +163,9 @@ func (m *monitor) close() error {
 	m.once.Do(func() {
 		close(m.stop)
 		<-m.done
+		if m.hw != nil {
+			m.hw.Close()
+		}
 		if m.console != nil {
 			err = m.console.Close()
 			m.storeConsole()

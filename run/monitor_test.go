@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -132,4 +133,35 @@ func TestPanicTracebackStored(t *testing.T) {
 	info, err := ro.Info()
 	require.NoError(t, err)
 	require.Equal(t, StatusFailed, info.State)
+}
+
+func TestMonitoringHardware(t *testing.T) {
+	opts := monitoredOptions(t, "hw")
+	opts.Monitoring = MonitoringOptions{NoStdout: true, NoStderr: true, HardwareInterval: 30 * time.Millisecond}
+	r, err := New(opts)
+	require.NoError(t, err)
+	ns := r.mon.ns
+	time.Sleep(200 * time.Millisecond)
+	require.NoError(t, r.Close())
+
+	ro, err := OpenReadOnly("hw", opts)
+	require.NoError(t, err)
+	defer ro.Close()
+	cpu, err := ro.Metric(ns + "/cpu")
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(cpu), 3, "a sample at start, then every interval")
+	for i, p := range cpu {
+		require.Equal(t, float64(i), p.Step, "one step per sample")
+		require.True(t, p.Value >= 0 && p.Value <= 100, "cpu %v", p.Value)
+	}
+	mem, err := ro.Metric(ns + "/memory")
+	require.NoError(t, err)
+	require.Greater(t, mem[0].Value, 0.0)
+	g, err := ro.Metric(ns + "/go_goroutines")
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, g[0].Value, 1.0)
+	if !ro.Exists(ns + "/gpu") {
+		st := mustGet(t, ro, ns+"/gpu_status")
+		require.NotEmpty(t, st.Str, "why GPUs are skipped is recorded")
+	}
 }
