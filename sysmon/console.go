@@ -165,7 +165,7 @@ func (s *ConsoleSubscription) add(st Stream, lines []string) {
 	q := append(s.lines[st], lines...)
 	if over := len(q) - maxQueuedLines; over > 0 {
 		s.dropped[st] += over
-		q = append(q[:0:0], q[over:]...)
+		q = q[over:] // O(1); the next growth of q copies only what is kept
 	}
 	s.lines[st] = q
 }
@@ -229,6 +229,10 @@ type stream struct {
 // syncMarker is an OSC sequence no program writes; terminals would ignore
 // it anyway, but the pump removes it before anything sees it.
 var syncMarker = []byte("\x1b]7717;goodseed-sync\x07")
+
+// pumpGather is how long the pump lets output accumulate after emptying
+// the pipe.
+const pumpGather = time.Millisecond
 
 // syncTimeout bounds a sync: a program blocked on a full terminal must not
 // hold a run's Close for long.
@@ -298,7 +302,7 @@ func (st *stream) stripMarkers(p []byte) []byte {
 // until the pipe is closed.
 func (st *stream) pump() {
 	defer close(st.done)
-	buf := make([]byte, 32<<10)
+	buf := make([]byte, 64<<10)
 	for {
 		n, err := st.r.Read(buf)
 		if n > 0 {
@@ -330,6 +334,13 @@ func (st *stream) pump() {
 			st.mu.Unlock()
 			deliver(st.name, lines)
 			return
+		}
+		if n < len(buf) {
+			// The pipe is empty: let output gather for a moment, so one read
+			// and one write to the terminal carry many lines instead of one
+			// each. Nobody notices a millisecond on a terminal; a program
+			// printing a line per step notices four syscalls per line.
+			time.Sleep(pumpGather)
 		}
 	}
 }
