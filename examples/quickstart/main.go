@@ -2,8 +2,9 @@
 // package: configs from a struct, per-step losses, accuracies and a
 // warmup-plus-cosine learning rate, per-epoch evaluation, a NaN loss in the
 // middle of training (stored exactly, nothing crashes), notes as a string
-// series and tags added at the end. Then it reads the run back and prints
-// where it is and how to look at it.
+// series, tags added at the end and progress printed to stdout (captured
+// by the run's monitoring, with CPU and memory samples). Then it reads the
+// run back and prints where it is and how to look at it.
 //
 //	go run ./examples/quickstart [-epochs 10] [-steps 390]
 //
@@ -130,6 +131,9 @@ func train(r *run.Run, cfg Config) (err error) {
 			"epoch":         float64(epoch + 1),
 		}, step))
 		check(notes.LogString(fmt.Sprintf("epoch %d: eval accuracy %.3f", epoch+1, evalAcc), step))
+		// What a training script prints; the run captures it into
+		// monitoring/<ns>/stdout.
+		fmt.Printf("epoch %2d/%d  eval accuracy %.3f\n", epoch+1, cfg.Epochs, evalAcc)
 	}
 	check(r.Set("results/best_eval_accuracy", 0.1+0.83*(1-math.Exp(-4))))
 	// Tags added once the outcome is known.
@@ -196,6 +200,14 @@ func report(id, dir string) error {
 		}
 	}
 	fmt.Printf("  %d bytes on disk in %d files: %.2f bytes/point\n", size, files, float64(size)/float64(points))
+	for _, f := range fields {
+		if strings.HasPrefix(f.Path, "monitoring/") && strings.HasSuffix(f.Path, "/stdout") {
+			lines, err := ro.Strings(f.Path)
+			if err == nil {
+				fmt.Printf("  %d stdout lines captured in %s\n", len(lines), f.Path)
+			}
+		}
+	}
 	fmt.Printf("\nWhere it is:\n  %s\n", dir)
 	fmt.Printf("\nLook at it:\n")
 	fmt.Printf("  ls -l %s\n", dir)
