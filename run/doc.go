@@ -45,6 +45,15 @@
 // by GitOptions.Timeout), and source_code/go/... the module and VCS revision
 // the Go toolchain embedded in the binary.
 //
+// # Monitoring
+//
+// A writing run also watches its process under monitoring/<8 hex>/ (see
+// MonitoringOptions): stdout and stderr lines captured at the descriptor
+// level (the terminal still gets every byte), CPU, memory, GPU and Go
+// runtime samples every 10 s, and the stack of a panic caught by
+// CloseOnPanic. Several runs in one process share one capture; the
+// descriptors are restored when the last one closes.
+//
 // # Durability contract
 //
 //   - Log returns: the point is in memory.
