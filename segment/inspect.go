@@ -1,0 +1,47 @@
+package segment
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/goodseed/goodseed-go/internal/vfs"
+)
+
+// Forensic helpers. Readers skip what does not verify; a tool that explains
+// damage (engine.Check, gsinspect) also wants to know what a damaged unit
+// claimed to be and where the units of a file begin and end.
+
+// BlockHeaderAt reads the block header at off of f and checks it (magic,
+// header check, lengths), without reading the payload or its checksum. It
+// says what a block whose checksum fails claimed to be: its kind, lengths
+// and sequence numbers, which its verified header makes trustworthy. A
+// header that does not verify gives a *CorruptionError, fewer than a
+// header's bytes before the end of the file a *TornTailError.
+func BlockHeaderAt(f vfs.File, off int64) (BlockMeta, error) {
+	var hdr [blockHeaderBytes]byte
+	n, err := f.ReadAt(hdr[:], off)
+	if n < blockHeaderBytes {
+		if err != nil && !errors.Is(err, io.EOF) {
+			return BlockMeta{}, fmt.Errorf("segment: read %s at offset %d: %w", f.Name(), off, err)
+		}
+		return BlockMeta{}, &TornTailError{File: f.Name(), Offset: off, Size: int64(n)}
+	}
+	bh, reason := parseBlockHeader(hdr[:])
+	if reason != "" {
+		return BlockMeta{}, &CorruptionError{File: f.Name(), Offset: off, Reason: reason}
+	}
+	return bh.meta(off), nil
+}
+
+// HeaderBytes returns the length of the file header, which is the offset
+// of the first block.
+func (r *Reader) HeaderBytes() int64 { return r.dataOff }
+
+// StoredBytes returns the block's stored payload length: its size without
+// the framing (header and checksum).
+func (m BlockMeta) StoredBytes() int64 { return m.Size - blockOverheadBytes }
+
+// TrailerBytes is the length of the trailer that ends a sealed segment,
+// after its footer block.
+const TrailerBytes = segmentTrailerBytes

@@ -1,0 +1,61 @@
+package segment
+
+import (
+	"errors"
+	"os"
+	"testing"
+
+	"github.com/goodseed/goodseed-go/internal/vfs"
+)
+
+// TestBlockHeaderAt reads the header of every block and the footer of a
+// sealed segment, and tells a damaged header and a short tail apart.
+func TestBlockHeaderAt(t *testing.T) {
+	path, want := writeSegment(t, vfs.Default, t.TempDir(), 12, 300, true, WriterOptions{})
+	f, err := vfs.Default.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := Open(vfs.Default, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if r.HeaderBytes() != want[0].meta.Offset {
+		t.Fatalf("HeaderBytes %d, first block at %d", r.HeaderBytes(), want[0].meta.Offset)
+	}
+	var stored int64
+	for _, b := range want {
+		m, err := BlockHeaderAt(f, b.meta.Offset)
+		if err != nil || m != b.meta {
+			t.Fatalf("block at %d: %+v, %v; want %+v", b.meta.Offset, m, err, b.meta)
+		}
+		stored += m.StoredBytes()
+	}
+	foot, sealed := r.Footer()
+	if !sealed || uint64(stored) != foot.StoredBytes {
+		t.Fatalf("stored bytes %d, footer %+v (sealed %v)", stored, foot, sealed)
+	}
+	m, err := BlockHeaderAt(f, foot.Offset)
+	if err != nil || m.Kind != KindFooter {
+		t.Fatalf("footer: %+v, %v", m, err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.End()+TrailerBytes != fi.Size() {
+		t.Fatalf("footer ends at %d, trailer %d, file %d", m.End(), TrailerBytes, fi.Size())
+	}
+	// Inside a block: not a header.
+	var ce *CorruptionError
+	if _, err := BlockHeaderAt(f, want[1].meta.Offset+1); !errors.As(err, &ce) || ce.Offset != want[1].meta.Offset+1 || ce.File != path {
+		t.Fatalf("mid-block: %v", err)
+	}
+	// Fewer than a header's bytes left: the trailer.
+	var te *TornTailError
+	if _, err := BlockHeaderAt(f, fi.Size()-TrailerBytes); !errors.As(err, &te) || te.Size != TrailerBytes {
+		t.Fatalf("trailer: %v", err)
+	}
+}
