@@ -20,11 +20,11 @@ func TestDumpGolden(t *testing.T) {
 	fixture(t)
 	res := runCmd(t, nil, nil, "dump", fixtureFinish)
 	require.Equal(t, exitOK, res.code, res.stderr)
-	golden(t, "dump-all.jsonl", res.stdout)
+	checkGolden(t, "dump-all.jsonl", res.stdout)
 
 	res = runCmd(t, nil, nil, "dump", fixtureFinish, "--path", "train/loss", "--path", "notes", "--format", "csv")
 	require.Equal(t, exitOK, res.code, res.stderr)
-	golden(t, "dump-loss-notes.csv", res.stdout)
+	checkGolden(t, "dump-loss-notes.csv", res.stdout)
 }
 
 // TestDumpJSONL: every line is a JSON object; the counts match the run;
@@ -156,7 +156,7 @@ func TestDumpErrors(t *testing.T) {
 // TestDumpDamaged: a damaged block's points are skipped, the rest dumped,
 // the damage reported on stderr, exit status 1.
 func TestDumpDamaged(t *testing.T) {
-	home := copyHome(t, fixture(t))
+	home := tempHomeCopy(t, fixture(t))
 	dir := filepath.Join(home, "projects", "vision", "runs", "bold-falcon")
 	rd, err := engine.OpenReader(dir, nil)
 	require.NoError(t, err)
@@ -164,7 +164,7 @@ func TestDumpDamaged(t *testing.T) {
 	fi, _ := rd.Lookup("train/loss")
 	b := ix.Blocks[ix.FieldBlocks(fi.ID)[1]]
 	require.NoError(t, rd.Close())
-	flipByte(t, filepath.Join(dir, "00000001-0000000000000001.seg"), b.Offset+b.Size/2)
+	flipByteAt(t, filepath.Join(dir, "00000001-0000000000000001.seg"), b.Offset+b.Size/2)
 
 	res := runCmd(t, nil, nil, "dump", dir, "--path", "train/loss")
 	require.Equal(t, exitDamage, res.code)

@@ -18,7 +18,7 @@ func TestFieldsGolden(t *testing.T) {
 	for name, dir := range map[string]string{"fields-finished": fixtureFinish, "fields-crashed": fixtureCrashed} {
 		res := runCmd(t, nil, nil, "fields", dir)
 		require.Equal(t, exitOK, res.code, res.stderr)
-		golden(t, name, res.stdout)
+		checkGolden(t, name, res.stdout)
 	}
 }
 
@@ -79,7 +79,7 @@ func TestFieldsFilters(t *testing.T) {
 
 // TestFieldsDamaged: a damaged block is skipped and noted; the rest shows.
 func TestFieldsDamaged(t *testing.T) {
-	home := copyHome(t, fixture(t))
+	home := tempHomeCopy(t, fixture(t))
 	dir := filepath.Join(home, "projects", "vision", "runs", "bold-falcon")
 	rd, err := engine.OpenReader(dir, nil)
 	require.NoError(t, err)
@@ -88,7 +88,7 @@ func TestFieldsDamaged(t *testing.T) {
 	ords := ix.FieldBlocks(fi.ID)
 	b := ix.Blocks[ords[1]]
 	require.NoError(t, rd.Close())
-	flipByte(t, filepath.Join(dir, "00000001-0000000000000001.seg"), b.Offset+b.Size/2)
+	flipByteAt(t, filepath.Join(dir, "00000001-0000000000000001.seg"), b.Offset+b.Size/2)
 
 	res := runCmd(t, nil, nil, "fields", dir, "--kind", "metric")
 	require.Equal(t, exitOK, res.code, res.stderr)

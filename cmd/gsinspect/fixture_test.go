@@ -57,9 +57,9 @@ func fixture(t *testing.T) string {
 	return fixtureHome
 }
 
-// golden compares got with testdata/name.golden, or rewrites the file
+// checkGolden compares got with testdata/name.golden, or rewrites the file
 // when GOODSEED_WRITE_GOLDEN=1.
-func golden(t *testing.T, name, got string) {
+func checkGolden(t *testing.T, name, got string) {
 	t.Helper()
 	path := filepath.Join("testdata", name+".golden")
 	if writeGolden {
@@ -207,15 +207,15 @@ func buildFixture(t *testing.T, home string) error {
 	if err := r.Flush(); err != nil {
 		return err
 	}
-	if err := copyDir(r.Dir(), filepath.Join(home, "projects", "ws", "proj", "runs", "quiet-heron")); err != nil {
+	if err := copyRunFiles(r.Dir(), filepath.Join(home, "projects", "ws", "proj", "runs", "quiet-heron")); err != nil {
 		r.Close()
 		return err
 	}
 	return r.Close()
 }
 
-// copyDir copies the regular files of src into dst (created).
-func copyDir(src, dst string) error {
+// copyRunFiles copies the regular files of src into dst (created).
+func copyRunFiles(src, dst string) error {
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		return err
 	}
@@ -227,14 +227,14 @@ func copyDir(src, dst string) error {
 		if !de.Type().IsRegular() {
 			continue
 		}
-		if err := copyFile(filepath.Join(src, de.Name()), filepath.Join(dst, de.Name())); err != nil {
+		if err := copyOneFile(filepath.Join(src, de.Name()), filepath.Join(dst, de.Name())); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func copyFile(src, dst string) error {
+func copyOneFile(src, dst string) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err
@@ -251,9 +251,9 @@ func copyFile(src, dst string) error {
 	return out.Close()
 }
 
-// copyHome copies a home tree (projects/.../runs/<id>/files) into a
+// tempHomeCopy copies a home tree (projects/.../runs/<id>/files) into a
 // temporary directory, for tests that damage or add runs.
-func copyHome(t *testing.T, src string) string {
+func tempHomeCopy(t *testing.T, src string) string {
 	t.Helper()
 	dst := t.TempDir()
 	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
@@ -267,7 +267,7 @@ func copyHome(t *testing.T, src string) string {
 		if d.IsDir() {
 			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
 		}
-		return copyFile(p, filepath.Join(dst, rel))
+		return copyOneFile(p, filepath.Join(dst, rel))
 	})
 	require.NoError(t, err)
 	return dst

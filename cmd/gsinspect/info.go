@@ -227,8 +227,8 @@ func runInfo(e *env, _ any, args []string) error {
 	return nil
 }
 
-// segInfo is one segment file of a run, as info lists it.
-type segInfo struct {
+// infoSegment is one segment file of a run, as info lists it.
+type infoSegment struct {
 	name    string
 	writer  uint32
 	size    int64
@@ -237,14 +237,14 @@ type segInfo struct {
 	version string // header major.minor, "" when the header does not open
 }
 
-type fileInfo struct {
+type infoFile struct {
 	name string
 	size string
 }
 
 // listRunFiles reads the run directory: its segments (header, sealed or
 // not, the blocks the reader found in each) and every other file.
-func listRunFiles(dir string, ix *index.Index) ([]segInfo, []fileInfo, error) {
+func listRunFiles(dir string, ix *index.Index) ([]infoSegment, []infoFile, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, nil, err
@@ -253,8 +253,8 @@ func listRunFiles(dir string, ix *index.Index) ([]segInfo, []fileInfo, error) {
 	for _, b := range ix.Blocks {
 		blocks[ix.Segments[b.Segment].Name]++
 	}
-	var segs []segInfo
-	var others []fileInfo
+	var segs []infoSegment
+	var others []infoFile
 	for _, de := range ents {
 		fi, err := de.Info()
 		if err != nil {
@@ -266,14 +266,14 @@ func listRunFiles(dir string, ix *index.Index) ([]segInfo, []fileInfo, error) {
 			if de.IsDir() {
 				size = "directory"
 			}
-			others = append(others, fileInfo{de.Name(), size})
+			others = append(others, infoFile{de.Name(), size})
 			continue
 		}
-		s := segInfo{name: de.Name(), writer: w, size: fi.Size(), blocks: blocks[de.Name()]}
+		s := infoSegment{name: de.Name(), writer: w, size: fi.Size(), blocks: blocks[de.Name()]}
 		sr, err := segment.Open(vfs.Default, filepath.Join(dir, de.Name()))
 		switch {
 		case err != nil:
-			s.state = "header: " + shortErr(err)
+			s.state = "header: " + segmentErrText(err)
 		default:
 			h := sr.Header()
 			s.version = fmt.Sprintf("%d.%d", h.Major, h.Minor)
@@ -289,8 +289,8 @@ func listRunFiles(dir string, ix *index.Index) ([]segInfo, []fileInfo, error) {
 	return segs, others, nil
 }
 
-// shortErr drops the file path a segment error repeats.
-func shortErr(err error) string {
+// segmentErrText drops the file path a segment error repeats.
+func segmentErrText(err error) string {
 	var ce *segment.CorruptionError
 	if errors.As(err, &ce) {
 		return fmt.Sprintf("damaged at offset %d: %s", ce.Offset, ce.Reason)
@@ -306,7 +306,7 @@ func shortErr(err error) string {
 }
 
 // formatVersions names the format versions of the segments and the index.
-func formatVersions(dir string, segs []segInfo) string {
+func formatVersions(dir string, segs []infoSegment) string {
 	var vs []string
 	for _, s := range segs {
 		if s.version != "" && !slices.Contains(vs, s.version) {

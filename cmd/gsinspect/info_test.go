@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/goodseed/goodseed-go/engine"
+	"github.com/goodseed/goodseed-go/run"
 )
 
 func TestInfoGolden(t *testing.T) {
@@ -21,7 +22,7 @@ func TestInfoGolden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			res := runCmd(t, nil, nil, "info", dir)
 			require.Equal(t, exitOK, res.code, res.stderr)
-			golden(t, name, res.stdout)
+			checkGolden(t, name, res.stdout)
 		})
 	}
 }
@@ -78,7 +79,7 @@ func TestInfoLive(t *testing.T) {
 // TestInfoDamaged: damage found on opening is summarised, and info still
 // exits 0 (verify is the command that fails on damage).
 func TestInfoDamaged(t *testing.T) {
-	home := copyHome(t, fixture(t))
+	home := tempHomeCopy(t, fixture(t))
 	dir := filepath.Join(home, "projects", "vision", "runs", "bold-falcon")
 	seg := filepath.Join(dir, "00000001-0000000000000001.seg")
 	rd, err := engine.OpenReader(dir, nil)
@@ -87,7 +88,7 @@ func TestInfoDamaged(t *testing.T) {
 	require.NoError(t, rd.Close())
 	require.Greater(t, len(blocks), 3)
 	b := blocks[2]
-	flipByte(t, seg, b.Offset+b.Size/2)
+	flipByteAt(t, seg, b.Offset+b.Size/2)
 
 	// The index is trusted (it checks headers and footers, not every
 	// block): without it the reader scans every block and finds the damage.
@@ -99,7 +100,7 @@ func TestInfoDamaged(t *testing.T) {
 	require.Contains(t, res.stdout, "run 'gsinspect verify'")
 
 	// A damaged segment header: the segment is still listed, and why.
-	flipByte(t, seg, 10)
+	flipByteAt(t, seg, 10)
 	res = runCmd(t, nil, nil, "info", dir)
 	require.Equal(t, exitOK, res.code, res.stderr)
 	require.Contains(t, res.stdout, "header: damaged at offset")
@@ -110,15 +111,15 @@ func TestInfoDamaged(t *testing.T) {
 	cseg := filepath.Join(cdir, "00000001-0000000000000001.seg")
 	fi, err := os.Stat(cseg)
 	require.NoError(t, err)
-	flipByte(t, cseg, fi.Size()-20)
+	flipByteAt(t, cseg, fi.Size()-20)
 	res = runCmd(t, nil, nil, "info", cdir)
 	require.Equal(t, exitOK, res.code, res.stderr)
 	require.Contains(t, res.stdout, "recovery   1 torn tail")
 	require.Regexp(t, `  torn     00000001-0000000000000001.seg at offset \d+`, res.stdout)
 }
 
-// flipByte inverts the byte at off of file path.
-func flipByte(t *testing.T, path string, off int64) {
+// flipByteAt inverts the byte at off of file path.
+func flipByteAt(t *testing.T, path string, off int64) {
 	t.Helper()
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	require.NoError(t, err)
@@ -150,4 +151,51 @@ func TestInfoHelp(t *testing.T) {
 	res := runCmd(t, nil, nil, "help", "info")
 	require.Equal(t, exitOK, res.code)
 	require.Contains(t, res.stdout, "example:\n  gsinspect info")
+}
+
+// TestInfoResumed: a resumed run says when, and what it was before.
+func TestInfoResumed(t *testing.T) {
+	home := t.TempDir()
+	r, err := newTestRun(home, "p", "again")
+	require.NoError(t, err)
+	require.NoError(t, r.Field("x").Log(1, 0))
+	require.NoError(t, r.Close())
+	r, err = run.Resume("again", fixtureOptions(home, "p", ""))
+	require.NoError(t, err)
+	require.NoError(t, r.Field("x").Log(2, 1))
+	require.NoError(t, r.Close())
+
+	res := runCmd(t, nil, []string{"GOODSEED_HOME=" + home}, "info", "p/again")
+	require.Equal(t, exitOK, res.code, res.stderr)
+	require.Regexp(t, `resumed    \S+Z \(was finished\)\n`, res.stdout)
+	require.Contains(t, res.stdout, "state      finished\n")
+	require.Contains(t, res.stdout, "points     2 written")
+}
+
+// TestInfoMissingSegment: a segment gone from the middle of a writer's
+// stream is named.
+func TestInfoMissingSegment(t *testing.T) {
+	home := t.TempDir()
+	o := fixtureOptions(home, "p", "holes")
+	o.Engine = engine.Options{SegmentTargetBytes: 1024}
+	r, err := run.New(o)
+	require.NoError(t, err)
+	x := r.Field("x")
+	for i := range 2000 {
+		require.NoError(t, x.Log(float64(i)*1.1, float64(i)))
+		if i%100 == 99 {
+			require.NoError(t, r.Flush())
+		}
+	}
+	require.NoError(t, r.Close())
+	second := filepath.Join(r.Dir(), "00000001-0000000000000002.seg")
+	_, err = os.Stat(filepath.Join(r.Dir(), "00000001-0000000000000003.seg"))
+	require.NoError(t, err, "the run needs three segments or more")
+	require.NoError(t, os.Remove(second))
+
+	res := runCmd(t, nil, nil, "info", r.Dir())
+	require.Equal(t, exitOK, res.code, res.stderr)
+	require.Contains(t, res.stdout, "  missing  00000001-0000000000000002.seg\n")
+	require.Contains(t, res.stdout, "index      rebuilt from the segments")
+	require.Contains(t, res.stdout, "which is missing")
 }

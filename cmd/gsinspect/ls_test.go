@@ -3,6 +3,8 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -12,7 +14,7 @@ func TestLsGolden(t *testing.T) {
 	home := fixture(t)
 	res := runCmd(t, nil, nil, "ls", home)
 	require.Equal(t, exitOK, res.code, res.stderr)
-	golden(t, "ls", res.stdout)
+	checkGolden(t, "ls", res.stdout)
 
 	res2 := runCmd(t, nil, []string{"GOODSEED_HOME=" + home}, "ls")
 	require.Equal(t, exitOK, res2.code, res2.stderr)
@@ -61,7 +63,7 @@ func TestLsMissingHome(t *testing.T) {
 // TestLsUnreadable: a run that does not open is a row and a note, not a
 // failure of the listing.
 func TestLsUnreadable(t *testing.T) {
-	home := copyHome(t, fixture(t))
+	home := tempHomeCopy(t, fixture(t))
 	broken := filepath.Join(home, "projects", "vision", "runs", "broken")
 	require.NoError(t, os.MkdirAll(broken, 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(broken, "LOCK"), []byte("garbage"), 0o644))
@@ -95,4 +97,19 @@ func TestLsHelp(t *testing.T) {
 	res := runCmd(t, nil, nil, "ls", "--help")
 	require.Equal(t, exitOK, res.code)
 	require.Contains(t, res.stdout, "example:\n  gsinspect ls")
+}
+
+// TestLsLive: a run whose writer is live is running, the writer named.
+func TestLsLive(t *testing.T) {
+	home := t.TempDir()
+	r, err := newTestRun(home, "p", "live-one")
+	require.NoError(t, err)
+	defer r.Close()
+	require.NoError(t, r.Field("x").Log(1, 0))
+	require.NoError(t, r.Flush())
+	host, err := os.Hostname()
+	require.NoError(t, err)
+	res := runCmd(t, nil, nil, "ls", home)
+	require.Equal(t, exitOK, res.code, res.stderr)
+	require.Regexp(t, `(?m)^p +live-one +running +pid `+strconv.Itoa(os.Getpid())+`@`+regexp.QuoteMeta(host)+` +\S+ \S+ +1 +`, res.stdout)
 }

@@ -58,6 +58,7 @@ type tailer struct {
 	only    map[string]bool // the --path series; nil: all
 	width   int             // path column
 	damaged bool
+	warned  map[string]bool // damage already reported
 }
 
 func (t *tailer) selected(f engine.FieldInfo) bool {
@@ -70,9 +71,19 @@ func (t *tailer) line(path string, step float64, value string, timeMs int64) {
 		time.UnixMilli(timeMs).UTC().Format("15:04:05.000"))
 }
 
+// warn reports damage once: a reader refreshing past a damaged block of
+// a live segment finds it again on every poll.
 func (t *tailer) warn(err error) {
 	t.damaged = true
-	fmt.Fprintf(t.e.stderr, "gsinspect tail: damaged blocks skipped: %s\n", sanitize(err.Error()))
+	msg := sanitize(err.Error())
+	if t.warned[msg] {
+		return
+	}
+	if t.warned == nil {
+		t.warned = map[string]bool{}
+	}
+	t.warned[msg] = true
+	fmt.Fprintf(t.e.stderr, "gsinspect tail: damaged blocks skipped: %s\n", msg)
 }
 
 func runTail(e *env, opts any, args []string) error {

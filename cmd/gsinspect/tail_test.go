@@ -20,7 +20,7 @@ func TestTailGolden(t *testing.T) {
 	fixture(t)
 	res := runCmd(t, nil, nil, "tail", fixtureFinish, "-n", "3")
 	require.Equal(t, exitOK, res.code, res.stderr)
-	golden(t, "tail-n3", res.stdout)
+	checkGolden(t, "tail-n3", res.stdout)
 }
 
 func TestTailLast(t *testing.T) {
@@ -78,36 +78,36 @@ func TestTailFollowClosedRun(t *testing.T) {
 	require.Equal(t, "run quiet-heron: writer gone without closing the run: crashed\n", res.stdout)
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
-type syncBuffer struct {
+// lockedBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
+type lockedBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *lockedBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *lockedBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
 }
 
-// startCmd runs a gsinspect command line in a goroutine; done gets its
+// startCommand runs a gsinspect command line in a goroutine; done gets its
 // exit status.
-func startCmd(ctx context.Context, args ...string) (out, errOut *syncBuffer, done <-chan int) {
-	out, errOut = &syncBuffer{}, &syncBuffer{}
+func startCommand(ctx context.Context, args ...string) (out, errOut *lockedBuffer, done <-chan int) {
+	out, errOut = &lockedBuffer{}, &lockedBuffer{}
 	e := &env{ctx: ctx, stdout: out, stderr: errOut, getenv: func(string) string { return "" }}
 	ch := make(chan int, 1)
 	go func() { ch <- execute(e, args) }()
 	return out, errOut, ch
 }
 
-// waitFor polls until out holds want.
-func waitFor(t *testing.T, out *syncBuffer, want string) {
+// waitForOutput polls until out holds want.
+func waitForOutput(t *testing.T, out *lockedBuffer, want string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(out.String(), want) {
@@ -118,7 +118,7 @@ func waitFor(t *testing.T, out *syncBuffer, want string) {
 	}
 }
 
-func liveRun(t *testing.T, id string) *run.Run {
+func newLiveRun(t *testing.T, id string) *run.Run {
 	t.Helper()
 	o := fixtureOptions(t.TempDir(), "live", id)
 	o.Engine = engine.Options{FlushInterval: 10 * time.Millisecond}
@@ -131,7 +131,7 @@ func liveRun(t *testing.T, id string) *run.Run {
 // line logged appears exactly once, in order, batch by batch as the
 // writer flushes, and tail ends with the run.
 func TestTailFollow(t *testing.T) {
-	r := liveRun(t, "tail-me")
+	r := newLiveRun(t, "tail-me")
 	defer r.Close()
 	loss, notes := r.Field("train/loss"), r.Field("notes")
 	var want []string // "path step value" in log order
@@ -155,11 +155,11 @@ func TestTailFollow(t *testing.T) {
 	logBatch(0)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out, errOut, done := startCmd(ctx, "tail", r.Dir(), "--follow", "-n", "100", "--interval", "10ms")
-	waitFor(t, out, "batch 0 done")
+	out, errOut, done := startCommand(ctx, "tail", r.Dir(), "--follow", "-n", "100", "--interval", "10ms")
+	waitForOutput(t, out, "batch 0 done")
 	for b := 1; b <= 4; b++ {
 		logBatch(b)
-		waitFor(t, out, fmt.Sprintf("batch %d done", b))
+		waitForOutput(t, out, fmt.Sprintf("batch %d done", b))
 	}
 	require.NoError(t, r.Close())
 	select {
@@ -193,13 +193,13 @@ func TestTailFollow(t *testing.T) {
 
 // TestTailFollowCancel: cancelling the context (SIGINT) stops --follow.
 func TestTailFollowCancel(t *testing.T) {
-	r := liveRun(t, "cancel-me")
+	r := newLiveRun(t, "cancel-me")
 	defer r.Close()
 	require.NoError(t, r.Field("x").Log(1, 0))
 	require.NoError(t, r.Flush())
 	ctx, cancel := context.WithCancel(context.Background())
-	out, errOut, done := startCmd(ctx, "tail", r.Dir(), "--follow", "--interval", "10ms")
-	waitFor(t, out, "x  step 0  1  (")
+	out, errOut, done := startCommand(ctx, "tail", r.Dir(), "--follow", "--interval", "10ms")
+	waitForOutput(t, out, "x  step 0  1  (")
 	time.Sleep(30 * time.Millisecond) // a few polls
 	cancel()
 	select {
