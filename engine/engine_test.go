@@ -505,3 +505,32 @@ func TestStaleWriterNeverLandsInADrainedBuffer(t *testing.T) {
 	require.NoError(t, s.Close())
 	require.Len(t, readMetric(t, openReader(t, dir), "m").Steps, 20)
 }
+
+// TestLogAtKeepsGivenTimes: ingested points keep the time they were
+// logged elsewhere.
+func TestLogAtKeepsGivenTimes(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Create(dir, "at", Options{})
+	require.NoError(t, err)
+	m, err := s.Field("m", KindMetric)
+	require.NoError(t, err)
+	txt, err := s.Field("t", KindString)
+	require.NoError(t, err)
+	require.NoError(t, m.LogMetricAt(1, 0.5, 1_600_000_000_123))
+	require.NoError(t, m.LogMetricAt(0, 0.7, 1_500_000_000_000))
+	require.NoError(t, txt.LogStringAt(3, "x", 1_700_000_000_000))
+	require.ErrorIs(t, m.LogMetricAt(math.NaN(), 1, 1), ErrInvalidStep)
+	require.ErrorIs(t, txt.LogStringAt(1, "\xff", 1), ErrInvalidValue)
+	require.ErrorIs(t, m.LogStringAt(1, "x", 1), ErrKindMismatch)
+	require.NoError(t, s.Close())
+
+	r, err := OpenReader(dir, nil)
+	require.NoError(t, err)
+	defer r.Close()
+	var mc series.MetricColumns
+	require.NoError(t, r.ReadMetric("m", &mc))
+	require.Equal(t, []int64{1_500_000_000_000, 1_600_000_000_123}, mc.TimesMs)
+	var sc series.StringColumns
+	require.NoError(t, r.ReadString("t", &sc))
+	require.Equal(t, []int64{1_700_000_000_000}, sc.TimesMs)
+}

@@ -174,6 +174,17 @@ func (f *Field) Kind() FieldKind { return f.kind }
 // (see the durability contract in doc.go). NaN and infinite values are
 // stored exactly; a NaN or infinite step is ErrInvalidStep.
 func (f *Field) LogMetric(step, value float64) error {
+	return f.logMetric(step, value, nowMs())
+}
+
+// LogMetricAt is LogMetric with the point's write time given, in Unix
+// milliseconds, instead of now: for points logged elsewhere and ingested
+// later (the server's /api/v1 ingest).
+func (f *Field) LogMetricAt(step, value float64, timeMs int64) error {
+	return f.logMetric(step, value, timeMs)
+}
+
+func (f *Field) logMetric(step, value float64, t int64) error {
 	if f.kind != KindMetric {
 		return f.kindErr(KindMetric)
 	}
@@ -184,7 +195,6 @@ func (f *Field) LogMetric(step, value float64) error {
 	if s.state.Load() != stateOpen {
 		return s.stateErr()
 	}
-	t := nowMs()
 	for {
 		b := f.cur.Load()
 		i := b.reserved.Add(1) - 1
@@ -205,6 +215,16 @@ func (f *Field) LogMetric(step, value float64) error {
 // LogString appends a string point. The text must be valid UTF-8 of at
 // most MaxStringBytes.
 func (f *Field) LogString(step float64, text string) error {
+	return f.logString(step, text, nowMs())
+}
+
+// LogStringAt is LogString with the point's write time given, in Unix
+// milliseconds.
+func (f *Field) LogStringAt(step float64, text string, timeMs int64) error {
+	return f.logString(step, text, timeMs)
+}
+
+func (f *Field) logString(step float64, text string, t int64) error {
 	if f.kind != KindString {
 		return f.kindErr(KindString)
 	}
@@ -218,7 +238,6 @@ func (f *Field) LogString(step float64, text string) error {
 	if s.state.Load() != stateOpen {
 		return s.stateErr()
 	}
-	t := nowMs()
 	for {
 		b := f.cur.Load()
 		i := b.reserved.Add(1) - 1
