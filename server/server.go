@@ -1,0 +1,153 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// Defaults.
+const (
+	DefaultAddr = "127.0.0.1:8765"
+	// MaxBodyBytes is the largest request body accepted, after gzip
+	// expansion too (the Python client never sends more than 16 MiB).
+	MaxBodyBytes = 16 << 20
+)
+
+// Options configure a Server.
+type Options struct {
+	// Home is the data directory; runs live in <Home>/projects/<project>/runs/<id>.
+	Home string
+	// Addr is where ListenAndServe listens; default 127.0.0.1:8765.
+	Addr string
+	// APIv1 enables Part B (/api/v1). Off, /api/v1 answers 404.
+	APIv1 bool
+	// APIKeys maps each accepted API key to the workspaces it may use; a
+	// workspace "*" grants all. Required when APIv1 is on.
+	APIKeys map[string][]string
+	// DefaultWorkspace is what GET /api/v1/auth/me names; default the first
+	// workspace of the caller's key, else "default".
+	DefaultWorkspace string
+}
+
+// Server serves one data directory.
+type Server struct {
+	opts Options
+	home string // absolute, symlinks resolved
+	mux  *http.ServeMux
+
+	closeMu  sync.Mutex
+	closers  []func() error // run at Close: Part B's open writers, caches
+	httpSrvs []*http.Server
+}
+
+// routeSetters register the handlers of each part. Part A's file and Part
+// B's file each add theirs from init, so the two parts stay in their own
+// files.
+var routeSetters []func(s *Server, mux *http.ServeMux) error
+
+// New prepares a server for opts.Home.
+func New(opts Options) (*Server, error) {
+	if opts.Home == "" {
+		return nil, errors.New("server: Options.Home is empty")
+	}
+	abs, err := filepath.Abs(opts.Home)
+	if err != nil {
+		return nil, fmt.Errorf("server: home %s: %w", opts.Home, err)
+	}
+	if res, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = res
+	}
+	if opts.Addr == "" {
+		opts.Addr = DefaultAddr
+	}
+	if opts.APIv1 && len(opts.APIKeys) == 0 {
+		return nil, errors.New("server: /api/v1 needs at least one API key")
+	}
+	s := &Server{opts: opts, home: abs, mux: http.NewServeMux()}
+	for _, set := range routeSetters {
+		if err := set(s, s.mux); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Home returns the data directory served.
+func (s *Server) Home() string { return s.home }
+
+// Handler returns the server's HTTP handler (for httptest and embedding).
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// onClose registers cleanup to run at Close.
+func (s *Server) onClose(f func() error) {
+	s.closeMu.Lock()
+	s.closers = append(s.closers, f)
+	s.closeMu.Unlock()
+}
+
+// Listen binds opts.Addr; Serve then serves on it. Split so a caller can
+// print the real address (port 0) before serving.
+func (s *Server) Listen() (net.Listener, error) {
+	ln, err := net.Listen("tcp", s.opts.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("server: listen on %s: %w", s.opts.Addr, err)
+	}
+	return ln, nil
+}
+
+// Serve serves on ln until ctx is cancelled, then shuts down gracefully.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      120 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    1 << 20,
+	}
+	s.closeMu.Lock()
+	s.httpSrvs = append(s.httpSrvs, hs)
+	s.closeMu.Unlock()
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return hs.Shutdown(sctx)
+	}
+}
+
+// Close releases what the server holds open (Part B's run writers) so the
+// runs are closed cleanly.
+func (s *Server) Close() error {
+	s.closeMu.Lock()
+	closers := s.closers
+	s.closers = nil
+	s.closeMu.Unlock()
+	var errs []error
+	for i := len(closers) - 1; i >= 0; i-- {
+		errs = append(errs, closers[i]())
+	}
+	return errors.Join(errs...)
+}
+
+// writeJSON writes v with status. Encoding errors after the header are
+// unrecoverable and dropped.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
