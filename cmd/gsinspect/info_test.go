@@ -105,6 +105,16 @@ func TestInfoDamaged(t *testing.T) {
 	require.Equal(t, exitOK, res.code, res.stderr)
 	require.Contains(t, res.stdout, "header: damaged at offset")
 
+	// A LOCK whose owner record does not verify.
+	lock := filepath.Join(home, "projects", "vision", "runs", "calm-otter", "LOCK")
+	flipByteAt(t, lock, 12)
+	res = runCmd(t, nil, nil, "info", filepath.Dir(lock))
+	require.Equal(t, exitOK, res.code, res.stderr)
+	require.Regexp(t, `lock       .*owner record checksum mismatch; not live`, res.stdout)
+	res = runCmd(t, nil, nil, "ls", home)
+	require.Equal(t, exitOK, res.code, res.stderr)
+	require.Regexp(t, `vision/calm-otter: LOCK: .*checksum mismatch`, res.stdout)
+
 	// The crashed run's only block is the last of an unsealed segment:
 	// damage there reads as a torn tail (what a crash mid-write leaves).
 	cdir := filepath.Join(home, "projects", "ws", "proj", "runs", "quiet-heron")

@@ -304,7 +304,11 @@ func lsOne(ref runRef) (lsRow, string) {
 	if oerr != nil {
 		note = fmt.Sprintf("%s/%s: LOCK: %v", ref.project, sanitize(ref.id), oerr)
 	}
-	if rep := rd.Report(); !rep.Clean() && note == "" {
+	rep := rd.Report()
+	if live {
+		rep.Torn = nil // a block the live writer is writing now
+	}
+	if !rep.Clean() && note == "" {
 		note = fmt.Sprintf("%s/%s: %s (see 'gsinspect info')", ref.project, sanitize(ref.id), damageSummary(rep))
 	}
 	pts := seriesPoints(rd)
