@@ -468,6 +468,10 @@ func (c *checker) checkSegment(path string, sf segFile, named, newest bool) erro
 		}
 		c.sum.Bytes += size
 		add(Damage, "unknown-version", 0, size, "%v: readers skip its %d bytes", err, size)
+		if named && c.whole {
+			st := c.stream(sf.writer)
+			st.lastSeg, st.damaged = sf.seq, true
+		}
 		c.finishSegment(sf, named, &segResult{size: size, bad: []span{{0, size}}}, out)
 		return nil
 	}
@@ -539,11 +543,8 @@ func (c *checker) finishSegment(sf segFile, named bool, res *segResult, out []Fi
 		return cmpInt64(ao, bo)
 	})
 	for _, f := range out {
-		if f.Severity >= Warning && f.Kind != "segment-name" {
+		if f.Severity >= Warning && lossKinds[f.Kind] {
 			c.lossBefore = true
-			if named && c.whole {
-				c.stream(sf.writer).damaged = true
-			}
 		}
 		c.emit(f)
 	}
@@ -603,13 +604,14 @@ func (c *checker) blockFindings(sf segFile, named bool, facts []blockFacts, out 
 		}
 		st.lastSeg = sf.seq
 	}
-	lossBefore := func(off int64) bool {
-		return slices.ContainsFunc(*out, func(f Finding) bool { return f.Severity >= Warning && f.Offset >= 0 && f.Offset < off })
+	lossIn := func(lo, hi int64) bool {
+		return slices.ContainsFunc(*out, func(f Finding) bool { return f.Severity >= Warning && f.Offset >= lo && f.Offset < hi })
 	}
+	prevEnd := int64(0)
 	for _, bf := range facts {
 		m := bf.m
 		problems := bf.problems
-		explained := c.lossBefore || lossBefore(m.Offset)
+		explained := c.lossBefore || lossIn(0, m.Offset)
 		if bf.holes > 0 && !explained {
 			problems = append(problems, fmt.Sprintf("%s before it %s missing", plural(bf.holes, "field definition"), map[bool]string{true: "is", false: "are"}[bf.holes == 1]))
 		}
@@ -629,6 +631,11 @@ func (c *checker) blockFindings(sf segFile, named bool, facts []blockFacts, out 
 			}
 			add(Damage, "record", m.Offset, m.Size, "block verifies, but %s", detail)
 		}
+		if m.Kind != blockKindRecords {
+			add(Warning, "block-kind", m.Offset, m.Size, "a valid block of kind %d, which this build does not write: readers skip it, recover keeps it", m.Kind)
+		}
+		gapLoss := lossIn(prevEnd, m.Offset)
+		prevEnd = m.End()
 		if st == nil || m.Kind != blockKindRecords {
 			continue
 		}
@@ -640,11 +647,14 @@ func (c *checker) blockFindings(sf segFile, named bool, facts []blockFacts, out 
 		case m.FirstSeq > m.LastSeq || (st.hasBlock && m.FirstSeq <= st.lastSeq):
 			add(Damage, "sequence", m.Offset, m.Size, "records %d..%d do not follow the writer's previous records (last %d): its write order is broken",
 				m.FirstSeq, m.LastSeq, st.lastSeq)
-		case m.FirstSeq > gapStart && !st.damaged && !lossBefore(m.Offset):
+		case m.FirstSeq > gapStart && !st.damaged && !gapLoss:
 			add(Info, "seq-gap", m.Offset, 0, "writer %d's records %d..%d are not in the run (no damage here explains it: a recovered run shows where data was lost)",
 				sf.writer, gapStart, m.FirstSeq-1)
 		}
 		st.hasBlock, st.lastSeq, st.damaged = true, max(st.lastSeq, m.LastSeq), false
+	}
+	if st != nil && lossIn(prevEnd, 1<<62) {
+		st.damaged = true // lost after the last valid block: the next segment's gap is explained
 	}
 }
 
@@ -739,6 +749,10 @@ func (c *checker) classify(f vfs.File, rep *segment.ScanReport, facts []blockFac
 			add(Damage, "footer", off, rep.Size-off, "%d bytes at the end that are a segment trailer with no valid footer before it: the segment's summary is lost",
 				rep.Size-off)
 			res.bad = append(res.bad, span{off, rep.Size})
+		case footerAt(f, rep.Size) == off:
+			add(Damage, "footer", off, rep.Size-off, "footer block header does not verify (%s): the segment's summary is unreadable (its data blocks are not affected)",
+				reasonOf(herr))
+			res.bad = append(res.bad, span{off, rep.Size})
 		case isFooterEndingAt(f, prevEnd(off), off):
 			add(Damage, "footer", off, rep.Size-off, "the segment trailer does not point back at the footer before it")
 			res.bad = append(res.bad, span{off, rep.Size})
@@ -808,6 +822,15 @@ func reasonOf(err error) string {
 		return ce.Reason
 	}
 	return err.Error()
+}
+
+// footerAt returns the footer offset the trailer at the end of the file
+// names, or -1.
+func footerAt(f vfs.File, size int64) int64 {
+	if off, ok := segment.FooterOffset(f, size); ok {
+		return off
+	}
+	return -1
 }
 
 // isFooterEndingAt reports whether a footer block whose header verifies
@@ -1037,7 +1060,7 @@ func (c *checker) lockFindings() {
 			Detail: fmt.Sprintf("owner record does not verify (%v): torn by a crash mid-heartbeat, or damaged; the next writer rewrites it", errors.Unwrap(c.ownerErr))})
 	case c.lockSize == 0:
 		c.emit(Finding{Severity: Warning, Kind: "lock", File: path, Offset: 0,
-			Detail: "LOCK is empty: a writer stopped between taking the lock and recording itself; the next writer rewrites it"})
+			Detail: "LOCK is empty: the owner record never reached the disk (a power loss: it is not fsynced), or a writer stopped between taking the lock and recording itself; the next writer rewrites it"})
 	default:
 		nl := slices.Index(c.lockRec, '\n')
 		bad := int64(-1)

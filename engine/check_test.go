@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/goodseed/goodseed-go/index"
 	"github.com/goodseed/goodseed-go/internal/vfs"
 	"github.com/goodseed/goodseed-go/segment"
+	"github.com/goodseed/goodseed-go/series"
 )
 
 // checkRun is a closed run built for the check and salvage tests: several
@@ -340,4 +342,481 @@ func TestCheckDamage(t *testing.T) {
 			require.Equal(t, len(tc.want) == 0 || !slices.ContainsFunc(tc.want, func(l loc) bool { return l.sev == Damage }), sum.Clean())
 		})
 	}
+}
+
+// TestCheckClean: an intact closed run has no finding, and the summary
+// counts every segment, block, record and byte.
+func TestCheckClean(t *testing.T) {
+	rn := buildCheckRun(t, 400)
+	got, sum := rn.check(t, rn.files)
+	require.Empty(t, got)
+	var blocks, records int
+	var bytes int64
+	for _, seg := range rn.segs {
+		blocks += len(rn.blocks[seg])
+		for _, recs := range rn.records[seg] {
+			records += len(recs)
+		}
+	}
+	for _, b := range rn.files {
+		bytes += int64(len(b))
+	}
+	require.Equal(t, CheckSummary{Segments: len(rn.segs), Blocks: blocks, Records: records, Bytes: bytes}, sum)
+	require.True(t, sum.Clean())
+}
+
+// TestCheckErrors: what Check cannot check is an error, not a finding.
+func TestCheckErrors(t *testing.T) {
+	rn := buildCheckRun(t, 100)
+	mem := rn.files.mount(t, rn.dir)
+	_, err := Check("/nope", mem, nil)
+	require.ErrorIs(t, err, ErrNotFound)
+	require.NoError(t, mem.MkdirAll("/empty", 0o755))
+	_, err = Check("/empty", mem, nil)
+	require.ErrorIs(t, err, ErrNotFound)
+	_, err = Check(filepath.Join(rn.dir, rn.segs[0]), mem, nil)
+	require.ErrorContains(t, err, "not a directory")
+	_, err = CheckSegment(filepath.Join(rn.dir, "00000009-0000000000000001.seg"), mem, nil)
+	require.ErrorIs(t, err, ErrNotFound)
+	_, err = CheckSegment(rn.dir, mem, nil)
+	require.ErrorContains(t, err, "a directory")
+}
+
+// TestCheckSegment checks single files: an intact one, a damaged one, and
+// torn tails graded by whether a later segment of the writer follows.
+func TestCheckSegment(t *testing.T) {
+	rn := buildCheckRun(t, 400)
+	first, middle, last := rn.segs[0], rn.segs[1], rn.segs[len(rn.segs)-1]
+	checkSeg := func(files runFiles, name string) ([]loc, CheckSummary) {
+		mem := files.mount(t, rn.dir)
+		var got []Finding
+		sum, err := CheckSegment(filepath.Join(rn.dir, name), mem, func(f Finding) { got = append(got, f) })
+		require.NoError(t, err)
+		return locs(got), sum
+	}
+	for _, seg := range rn.segs {
+		got, sum := checkSeg(rn.files, seg)
+		require.Empty(t, got, seg)
+		records := 0
+		for _, recs := range rn.records[seg] {
+			records += len(recs)
+		}
+		require.Equal(t, CheckSummary{Segments: 1, Blocks: len(rn.blocks[seg]), Records: records, Bytes: int64(len(rn.files[seg]))}, sum)
+	}
+	b := rn.blocks[middle][2]
+	files := rn.files.clone()
+	files[middle][b.End()-3] ^= 0x40 // the block's checksum
+	got, sum := checkSeg(files, middle)
+	require.Equal(t, []loc{{Damage, "block-checksum", middle, b.Offset, b.Size}}, got)
+	require.Equal(t, len(rn.blocks[middle])-1, sum.Blocks)
+	require.False(t, sum.Clean())
+
+	// Torn: a warning in the writer's newest segment, damage before it.
+	for _, tc := range []struct {
+		seg string
+		sev Severity
+	}{{last, Warning}, {first, Damage}} {
+		m := rn.blocks[tc.seg][0]
+		files := rn.files.clone()
+		files[tc.seg] = files[tc.seg][:m.Offset+10]
+		got, _ := checkSeg(files, tc.seg)
+		require.Equal(t, []loc{{tc.sev, "torn-tail", tc.seg, m.Offset, 10}}, got, tc.seg)
+	}
+	// A segment cut exactly after a block, its footer gone: unsealed, and
+	// without a LOCK or index to tell, nothing more.
+	m := rn.blocks[first][1]
+	files = rn.files.clone()
+	files[first] = files[first][:m.End()]
+	got, _ = checkSeg(files, first)
+	require.Equal(t, []loc{{Info, "unsealed", first, -1, 0}}, got)
+}
+
+// TestCheckFooterTrailerLock flips the units Check alone reads whole: the
+// footer, the trailer and the owner record, padding included.
+func TestCheckFooterTrailerLock(t *testing.T) {
+	rn := buildCheckRun(t, 400)
+	middle := rn.segs[1]
+	foot := rn.footer[middle]
+	size := int64(len(rn.files[middle]))
+	stale := loc{Warning, "index-stale", index.FileName, -1, 0}
+	lock := rn.files[LockFileName]
+	nl := int64(slices.Index(lock, '\n'))
+	require.Positive(t, nl)
+	for _, tc := range []struct {
+		name   string
+		damage func(f runFiles)
+		want   []loc
+	}{
+		{"footer payload", func(f runFiles) { f[middle][foot.Offset+40+3] ^= 1 },
+			[]loc{{Damage, "footer", middle, foot.Offset, size - foot.Offset}, stale}},
+		{"footer header", func(f runFiles) { f[middle][foot.Offset+13] ^= 1 }, // kind
+			[]loc{{Damage, "footer", middle, foot.Offset, size - foot.Offset}, stale}},
+		{"trailer offset", func(f runFiles) { f[middle][size-16] ^= 1 },
+			[]loc{{Damage, "footer", middle, size - 16, 16}, stale}},
+		{"trailer magic", func(f runFiles) { f[middle][size-1] ^= 1 },
+			[]loc{{Damage, "footer", middle, size - 16, 16}, stale}},
+		{"owner record", func(f runFiles) { f[LockFileName][5] ^= 1 },
+			[]loc{{Warning, "lock", LockFileName, 0, int64(len(lock))}}},
+		{"owner checksum", func(f runFiles) { f[LockFileName][nl-1] ^= 1 },
+			[]loc{{Warning, "lock", LockFileName, 0, int64(len(lock))}}},
+		{"owner padding", func(f runFiles) { f[LockFileName][nl+100] ^= 0x20 },
+			[]loc{{Warning, "lock", LockFileName, nl + 100, 1}}},
+		{"owner record torn short", func(f runFiles) { f[LockFileName] = f[LockFileName][:nl+1] },
+			[]loc{{Warning, "lock", LockFileName, nl + 1, lockRecordBytes - nl - 1}}},
+		{"no LOCK", func(f runFiles) { delete(f, LockFileName) }, nil},
+		{"debris", func(f runFiles) {
+			f["index.tmp-1f"] = []byte("partial")
+			f[middle+".torn-99"] = []byte("cut")
+		}, []loc{{Info, "torn-saved", middle + ".torn-99", -1, 3}, {Info, "index-temp", "index.tmp-1f", -1, 7}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			files := rn.files.clone()
+			tc.damage(files)
+			got, _ := rn.check(t, files)
+			for _, f := range got {
+				t.Log(f)
+			}
+			require.Equal(t, tc.want, locs(got))
+		})
+	}
+}
+
+// TestCheckLiveWriter: a run a writer is appending to has no damage; Check
+// says a writer is live and that there is no index yet.
+func TestCheckLiveWriter(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run")
+	s, err := Create(dir, "live-run", Options{FlushInterval: time.Hour, BlockTargetBytes: 256, SegmentTargetBytes: 512})
+	require.NoError(t, err)
+	f, err := s.Field("m", KindMetric)
+	require.NoError(t, err)
+	for i := 0; i < 2000; i++ {
+		require.NoError(t, f.LogMetric(float64(i), float64(i)))
+		if i%100 == 99 {
+			require.NoError(t, s.Flush())
+		}
+	}
+	require.NoError(t, s.SetConfig("params/lr", Float(0.1)))
+	require.NoError(t, s.Flush())
+	var got []Finding
+	sum, err := Check(dir, nil, func(f Finding) { got = append(got, f) })
+	require.NoError(t, err)
+	require.True(t, sum.Clean())
+	require.Greater(t, sum.Segments, 1)
+	require.Equal(t, []loc{{Info, "index-missing", index.FileName, -1, 0}, {Info, "live", LockFileName, -1, 0}}, locs(got))
+	require.Contains(t, got[1].Detail, fmt.Sprintf("pid %d", os.Getpid()))
+	segs, err := filepath.Glob(filepath.Join(dir, "*.seg"))
+	require.NoError(t, err)
+	for _, p := range segs {
+		got = nil
+		_, err := CheckSegment(p, nil, func(f Finding) { got = append(got, f) })
+		require.NoError(t, err)
+		require.Empty(t, got, p)
+	}
+	require.NoError(t, s.Close())
+	got = nil
+	_, err = Check(dir, nil, func(f Finding) { got = append(got, f) })
+	require.NoError(t, err)
+	require.Empty(t, got)
+}
+
+// TestCheckCrashedWriter grades what crashes leave: an unsealed segment,
+// a torn tail (a warning), an owner record lost with the power, a stale
+// index after a resumed session crashed, and what the next writer's
+// recovery leaves behind.
+func TestCheckCrashedWriter(t *testing.T) {
+	mem := vfs.NewMem()
+	dir := "/runs/crash"
+	opts := Options{FS: mem, FlushInterval: time.Hour, BlockTargetBytes: 256}
+	logSome := func(s *Store, from int) {
+		f, err := s.Field("m", KindMetric)
+		require.NoError(t, err)
+		for i := from; i < from+300; i++ {
+			require.NoError(t, f.LogMetric(float64(i), float64(i)))
+			if i%50 == 49 {
+				require.NoError(t, s.Flush())
+			}
+		}
+		require.NoError(t, s.Sync())
+	}
+	check := func(fsys vfs.FS) []loc {
+		var got []Finding
+		_, err := Check(dir, fsys, func(f Finding) { got = append(got, f) })
+		require.NoError(t, err)
+		for _, f := range got {
+			t.Log(f)
+		}
+		return locs(got)
+	}
+	seg1, seg2 := segment.SegmentName(1, 1), segment.SegmentName(1, 2)
+	s, err := Create(dir, "crash-run", opts)
+	require.NoError(t, err)
+	logSome(s, 0)
+	// Power loss: the owner record was never fsynced.
+	require.Equal(t, []loc{
+		{Info, "unsealed", seg1, -1, 0},
+		{Info, "index-missing", index.FileName, -1, 0},
+		{Warning, "lock", LockFileName, 0, 0},
+	}, check(mem.CrashClone()))
+	// kill -9: the page cache keeps what was written.
+	killed := readRunFiles(t, mem, dir)
+	require.Equal(t, []loc{
+		{Info, "unsealed", seg1, -1, 0},
+		{Info, "index-missing", index.FileName, -1, 0},
+	}, check(killed.mount(t, dir)))
+	// ... in the middle of a block.
+	size := int64(len(killed[seg1]))
+	b0 := blocksOf(t, killed.mount(t, dir), filepath.Join(dir, seg1))[0]
+	killed[seg1] = append(killed[seg1], killed[seg1][b0.Offset:b0.Offset+60]...) // a block's first 60 bytes
+	require.Equal(t, []loc{
+		{Warning, "torn-tail", seg1, size, 60},
+		{Info, "index-missing", index.FileName, -1, 0},
+	}, check(killed.mount(t, dir)))
+	require.NoError(t, s.Close())
+	require.Empty(t, check(mem))
+
+	// A resumed session crashes mid-block: the index does not know its
+	// segment.
+	s, err = Open(dir, opts)
+	require.NoError(t, err)
+	logSome(s, 300)
+	crashed := readRunFiles(t, mem, dir)
+	require.NoError(t, s.Close())
+	blocks := blocksOf(t, crashed.mount(t, dir), filepath.Join(dir, seg2))
+	require.Greater(t, len(blocks), 2)
+	torn := blocks[len(blocks)-1]
+	crashed[seg2] = crashed[seg2][:torn.Offset+torn.Size-1]
+	crashedFS := crashed.mount(t, dir)
+	require.Equal(t, []loc{
+		{Warning, "torn-tail", seg2, torn.Offset, torn.Size - 1},
+		{Warning, "index-stale", index.FileName, -1, 0},
+	}, check(crashedFS))
+
+	// The next writer cuts the tail, keeps it aside, and closes: the cut
+	// segment stays unsealed behind the new one.
+	s, err = Open(dir, Options{FS: crashedFS, FlushInterval: time.Hour})
+	require.NoError(t, err)
+	require.Len(t, s.Recovery().Cuts, 1)
+	logSome(s, 600)
+	require.NoError(t, s.Close())
+	saved := fmt.Sprintf("%s.torn-%d", seg2, torn.Offset)
+	require.Equal(t, []loc{
+		{Info, "unsealed", seg2, -1, 0},
+		{Info, "torn-saved", saved, -1, torn.Size - 1},
+	}, check(crashedFS))
+}
+
+// blocksOf returns the valid blocks of a segment.
+func blocksOf(t testing.TB, fsys vfs.FS, path string) []segment.BlockMeta {
+	t.Helper()
+	var blocks []segment.BlockMeta
+	_, err := segment.Scan(fsys, path, func(m segment.BlockMeta, _ []byte) error {
+		blocks = append(blocks, m)
+		return nil
+	})
+	require.NoError(t, err)
+	return blocks
+}
+
+// TestCheckRecords writes blocks by hand that verify but hold what the
+// engine never writes: a record of an undefined field, bytes that are not
+// records, a wrong record count, sequence numbers going back and skipping,
+// a block kind this build does not know.
+func TestCheckRecords(t *testing.T) {
+	mem := vfs.NewMem()
+	dir := "/runs/records"
+	require.NoError(t, mem.MkdirAll(dir, 0o755))
+	w, err := segment.Create(mem, dir, segment.Header{RunID: "rec-run", WriterID: 1, Seq: 1}, segment.WriterOptions{})
+	require.NoError(t, err)
+	chunk := series.AppendMetricChunk(nil, &series.MetricColumns{Steps: []float64{0, 1}, Values: []float64{1, 2}, TimesMs: []int64{5, 6}})
+	def := appendFieldDef(nil, 0, KindMetric, "a")
+	ok := appendChunkRecord(nil, RecMetricChunk, 0, chunk)
+	undefined := appendChunkRecord(nil, RecMetricChunk, 7, chunk)
+	var metas []segment.BlockMeta
+	for _, b := range []struct {
+		kind        uint8
+		n           uint32
+		first, last uint64
+		payload     []byte
+	}{
+		{blockKindRecords, 2, 0, 1, append(slices.Clone(def), ok...)},
+		{blockKindRecords, 1, 2, 2, undefined},
+		{blockKindRecords, 1, 3, 3, []byte{0x09, 0x05, 1, 2}},
+		{blockKindRecords, 2, 4, 4, ok},
+		{blockKindRecords, 1, 2, 2, ok},
+		{blockKindRecords, 1, 10, 10, ok},
+		{7, 1, 11, 11, []byte("opaque")},
+	} {
+		m, err := w.Append(b.kind, b.n, b.first, b.last, b.payload)
+		require.NoError(t, err)
+		metas = append(metas, m)
+	}
+	require.NoError(t, w.Seal())
+	seg := segment.SegmentName(1, 1)
+	var got []Finding
+	sum, err := Check(dir, mem, func(f Finding) { got = append(got, f) })
+	require.NoError(t, err)
+	for _, f := range got {
+		t.Log(f)
+	}
+	require.Equal(t, []loc{
+		{Damage, "record", seg, metas[1].Offset, metas[1].Size},
+		{Damage, "record", seg, metas[2].Offset, metas[2].Size},
+		{Damage, "record", seg, metas[3].Offset, metas[3].Size},
+		{Damage, "sequence", seg, metas[4].Offset, metas[4].Size},
+		{Info, "seq-gap", seg, metas[5].Offset, 0},
+		{Warning, "block-kind", seg, metas[6].Offset, metas[6].Size},
+		{Info, "index-missing", index.FileName, -1, 0},
+	}, locs(got))
+	require.Contains(t, got[0].Detail, "undefined fields (ids 7)")
+	require.Contains(t, got[1].Detail, "does not decode")
+	require.Contains(t, got[2].Detail, "counts 2 records, its payload holds 1")
+	require.Contains(t, got[4].Detail, "records 5..9")
+	require.Equal(t, len(metas), sum.Blocks)
+
+	// Salvage keeps what can be kept: everything but the record of the
+	// undefined field and the bytes that are not records.
+	rep, err := Salvage(dir, "/out/records", mem)
+	require.NoError(t, err)
+	require.Equal(t, 1, rep.DroppedRecords, "the bytes that are not records")
+	require.Equal(t, 1, rep.OrphanRecords, "the record of the undefined field")
+	require.False(t, rep.Complete())
+}
+
+// TestCheckIndexDisagrees edits an index so that its checksum verifies
+// but its block table is wrong: readers would trust it, so it is damage.
+func TestCheckIndexDisagrees(t *testing.T) {
+	rn := buildCheckRun(t, 400)
+	middle := rn.segs[1]
+	b := rn.blocks[middle][1]
+	edit := func(change func(e *index.BlockEntry)) runFiles {
+		ix, err := index.Unmarshal(rn.files[index.FileName])
+		require.NoError(t, err)
+		for i, e := range ix.Blocks {
+			if ix.Segments[e.Segment].Name == middle && e.Offset == b.Offset {
+				change(&ix.Blocks[i])
+			}
+		}
+		files := rn.files.clone()
+		files[index.FileName], err = ix.MarshalBinary()
+		require.NoError(t, err)
+		return files
+	}
+	ixDamage := loc{Damage, "index", index.FileName, -1, 0}
+	got, _ := rn.check(t, edit(func(e *index.BlockEntry) { e.FirstSeq++ }))
+	require.Equal(t, []loc{ixDamage}, locs(got))
+	got, _ = rn.check(t, edit(func(e *index.BlockEntry) { e.Offset++ }))
+	require.Equal(t, []loc{ixDamage, ixDamage}, locs(got), "a block named that is not there, and one there that is not named")
+}
+
+// TestCheckForeignSegment: a segment of another run, and a segment under
+// another segment's name.
+func TestCheckForeignSegment(t *testing.T) {
+	rn := buildCheckRun(t, 400)
+	mem := rn.files.mount(t, rn.dir)
+	last := rn.segs[len(rn.segs)-1]
+	next := segment.SegmentName(1, uint64(len(rn.segs)+1))
+	w, err := segment.Create(mem, rn.dir, segment.Header{RunID: "other-run", WriterID: 1, Seq: uint64(len(rn.segs) + 1)}, segment.WriterOptions{})
+	require.NoError(t, err)
+	_, err = w.Append(blockKindRecords, 1, 1000, 1000, appendMeta(nil, 1, "status", "foreign"))
+	require.NoError(t, err)
+	require.NoError(t, w.Seal())
+	var got []Finding
+	_, err = Check(rn.dir, mem, func(f Finding) { got = append(got, f) })
+	require.NoError(t, err)
+	hdr := rn.hdr[last] - int64(len("test-run")) + int64(len("other-run"))
+	require.Equal(t, []loc{
+		{Damage, "run-id-mismatch", next, 0, hdr},
+		{Warning, "index-stale", index.FileName, -1, 0},
+	}, locs(got))
+	_, err = OpenReader(rn.dir, mem)
+	require.ErrorContains(t, err, "belongs to run", "readers refuse a run holding another run's segment")
+	rep, err := Salvage(rn.dir, "/out/foreign", mem)
+	require.NoError(t, err)
+	require.Equal(t, "test-run", rep.RunID)
+	require.Equal(t, []loc{{Damage, "run-id-mismatch", next, 0, hdr}}, locs(rep.Lost))
+	got2, dstRep, errs := readRun(t, mem, "/out/foreign")
+	require.Empty(t, errs)
+	require.True(t, dstRep.Clean())
+	requireExact(t, rn.want, got2, newRunContent(), "salvage without the foreign segment")
+
+	// A segment renamed: its name and header disagree, and its old name
+	// is a hole.
+	files := rn.files.clone()
+	files[next] = files[last]
+	delete(files, last)
+	ix, err := index.Unmarshal(rn.files[index.FileName])
+	require.NoError(t, err)
+	covered := ix.Segments[len(ix.Segments)-1].Covered
+	got, _ = rn.check(t, files)
+	require.Equal(t, []loc{
+		{Damage, "missing-segment", last, -1, covered},
+		{Damage, "segment-name", next, 0, rn.hdr[last]},
+		{Warning, "index-stale", index.FileName, -1, 0},
+	}, locs(got))
+}
+
+// TestCheckEveryBitFlip flips every 7th bit of a small closed run (every
+// 17th under the race detector), one at a time, and requires each to be
+// found: as damage in a segment or the index (each of whose bytes a
+// checksum covers), as a warning about the LOCK (whose padding Check reads
+// itself: the owner record's checksum does not cover it).
+func TestCheckEveryBitFlip(t *testing.T) {
+	rn := buildCheckRun(t, 100)
+	stride := 7
+	if raceEnabled || testing.Short() {
+		stride = 17
+	}
+	var names []string
+	total := 0
+	for n, b := range rn.files {
+		names = append(names, n)
+		total += len(b)
+	}
+	slices.Sort(names)
+	t.Logf("%d files, %d bytes, %d flips", len(names), total, total*8/stride)
+	flips, mem := 0, vfs.NewMem()
+	for bit := 0; bit < total*8; bit += stride {
+		pos := bit / 8
+		var file string
+		for _, n := range names {
+			if pos < len(rn.files[n]) {
+				file = n
+				break
+			}
+			pos -= len(rn.files[n])
+		}
+		b := rn.files[file]
+		b[pos] ^= 1 << (bit % 8)
+		// Only the flipped file is rewritten; the others stay mounted.
+		if flips == 0 {
+			mem = rn.files.mount(t, rn.dir)
+		} else {
+			rewrite(t, mem, filepath.Join(rn.dir, file), b)
+		}
+		var got []Finding
+		_, err := Check(rn.dir, mem, func(f Finding) { got = append(got, f) })
+		b[pos] ^= 1 << (bit % 8)
+		rewrite(t, mem, filepath.Join(rn.dir, file), b)
+		require.NoError(t, err)
+		flips++
+		msg := fmt.Sprintf("bit %d of %s@%d", bit%8, file, pos)
+		want := Damage
+		if file == LockFileName {
+			want = Warning
+		}
+		require.Truef(t, slices.ContainsFunc(got, func(f Finding) bool {
+			return f.Severity == want && (filepath.Base(f.File) == file || f.Kind == "index")
+		}), "%s: not found: %v", msg, got)
+	}
+	t.Logf("%d flips, every one found", flips)
+}
+
+func rewrite(t testing.TB, fsys vfs.FS, path string, b []byte) {
+	t.Helper()
+	require.NoError(t, fsys.Remove(path))
+	f, err := fsys.Create(path)
+	require.NoError(t, err)
+	_, err = f.Write(b)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
 }

@@ -45,3 +45,22 @@ func (m BlockMeta) StoredBytes() int64 { return m.Size - blockOverheadBytes }
 // TrailerBytes is the length of the trailer that ends a sealed segment,
 // after its footer block.
 const TrailerBytes = segmentTrailerBytes
+
+// FooterOffset reads the trailer at the end of a file of size bytes and
+// returns the footer offset it names, when the last bytes are a trailer at
+// all (the footer itself is not checked). It says where a sealed segment's
+// footer was when the footer no longer verifies.
+func FooterOffset(f vfs.File, size int64) (int64, bool) {
+	if size < segmentTrailerBytes {
+		return 0, false
+	}
+	var tr [segmentTrailerBytes]byte
+	if _, err := f.ReadAt(tr[:], size-segmentTrailerBytes); err != nil && !errors.Is(err, io.EOF) {
+		return 0, false
+	}
+	off, ok := parseSegmentTrailer(tr[:])
+	if !ok || off >= size-segmentTrailerBytes {
+		return 0, false
+	}
+	return off, true
+}
