@@ -41,7 +41,7 @@ const (
 func plotRunDir(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	r, err := run.New(run.Options{Home: dir, RunID: "p", Quiet: true, Git: run.GitOptions{Disabled: true}})
+	r, err := run.New(run.Options{Home: dir, RunID: "p", Quiet: true, Git: run.GitOptions{Disabled: true}, Monitoring: run.MonitoringOptions{Off: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -422,7 +422,7 @@ func TestPlotErrors(t *testing.T) {
 // The metric list in the error stops at 20 paths and says how many more.
 func TestPlotErrorListsTwentyPaths(t *testing.T) {
 	home := t.TempDir()
-	r, err := run.New(run.Options{Home: home, RunID: "many", Quiet: true, Git: run.GitOptions{Disabled: true}})
+	r, err := run.New(run.Options{Home: home, RunID: "many", Quiet: true, Git: run.GitOptions{Disabled: true}, Monitoring: run.MonitoringOptions{Off: true}})
 	plotMust(t, err)
 	for i := range 25 {
 		plotMust(t, r.Field("m/"+strconv.Itoa(100+i)).Log(1, 0))
@@ -441,7 +441,7 @@ func TestPlotErrorListsTwentyPaths(t *testing.T) {
 // axes fall back to a default range, on a log axis too.
 func TestPlotAllNaN(t *testing.T) {
 	home := t.TempDir()
-	r, err := run.New(run.Options{Home: home, RunID: "nan", Quiet: true, Git: run.GitOptions{Disabled: true}})
+	r, err := run.New(run.Options{Home: home, RunID: "nan", Quiet: true, Git: run.GitOptions{Disabled: true}, Monitoring: run.MonitoringOptions{Off: true}})
 	plotMust(t, err)
 	for i := range 5 {
 		plotMust(t, r.Field("bad").Log(math.NaN(), float64(i)))
