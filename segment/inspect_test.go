@@ -48,6 +48,12 @@ func TestBlockHeaderAt(t *testing.T) {
 	if m.End()+TrailerBytes != fi.Size() {
 		t.Fatalf("footer ends at %d, trailer %d, file %d", m.End(), TrailerBytes, fi.Size())
 	}
+	if off, ok := FooterOffset(f, fi.Size()); !ok || off != foot.Offset {
+		t.Fatalf("FooterOffset: %d %v, footer at %d", off, ok, foot.Offset)
+	}
+	if _, ok := FooterOffset(f, fi.Size()-1); ok {
+		t.Fatal("FooterOffset found a trailer one byte early")
+	}
 	// Inside a block: not a header.
 	var ce *CorruptionError
 	if _, err := BlockHeaderAt(f, want[1].meta.Offset+1); !errors.As(err, &ce) || ce.Offset != want[1].meta.Offset+1 || ce.File != path {
