@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -259,12 +260,57 @@ func (r *Reader) ReadMetricRange(path string, lo, hi float64, dst *series.Metric
 // [first, last] (last < 0: to the end) to about n points, as the local
 // HTTP API defines.
 func (r *Reader) Downsample(path string, first, last, n int) (series.DownResult, error) {
+	if res, ok := r.downsampleStream(path, first, last, n); ok {
+		return res, nil
+	}
 	var all series.MetricColumns
 	err := r.ReadMetric(path, &all)
 	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrKindMismatch) {
 		return series.DownResult{}, err
 	}
 	return series.Downsample(&all, first, last, n), err
+}
+
+// downsampleStream folds the series into a series.Downsampler chunk by
+// chunk as it decodes, never holding more than a chunk and a bucket: the
+// answer for a 10 M-point series without 240 MB of columns. It applies when
+// the series was written in strictly increasing step order (almost every
+// series: then no step was overwritten and the index's count is exact). It
+// gives up (ok false) on anything else — a step out of order, damage, a
+// count that does not add up — and Downsample then merges the whole series.
+func (r *Reader) downsampleStream(path string, first, last, n int) (series.DownResult, bool) {
+	sum, ok := r.Summary(path)
+	if !ok || sum.Count == 0 || sum.Count > math.MaxInt32 {
+		return series.DownResult{}, false
+	}
+	total := int(sum.Count)
+	d := series.NewDownsampler(total, first, last, n)
+	var chunk series.MetricColumns
+	prev, seen, ordered := math.Inf(-1), 0, true
+	err := r.visitChunks(path, KindMetric, func(rec *Record) error {
+		if !ordered {
+			return nil
+		}
+		chunk.Reset()
+		if err := series.DecodeMetricChunk(rec.Chunk, &chunk); err != nil {
+			return err
+		}
+		if chunk.Len() == 0 {
+			return nil
+		}
+		seen += chunk.Len()
+		if !(chunk.Steps[0] > prev) || !strictlyIncreasing(chunk.Steps) || seen > total {
+			ordered = false
+			return nil
+		}
+		prev = chunk.Steps[chunk.Len()-1]
+		d.Add(&chunk)
+		return nil
+	})
+	if err != nil || !ordered || seen != total {
+		return series.DownResult{}, false
+	}
+	return d.Result(), true
 }
 
 // blockRef is a block to visit, with what orders it among writers.

@@ -41,46 +41,107 @@ type DownResult struct {
 // (bookends, raw as above). Means are sum/count in float64; when a sum
 // overflows, the mean is recomputed as the sum of v/count.
 func Downsample(c *MetricColumns, first, last, n int) DownResult {
-	total := c.Len()
-	res := DownResult{TotalCount: total}
+	d := NewDownsampler(c.Len(), first, last, n)
+	d.Add(c)
+	return d.Result()
+}
+
+// Downsampler is Downsample over a series fed in pieces, in step order, by
+// a reader that does not hold the whole series: it keeps one bucket at a
+// time. total must be the series' exact point count.
+type Downsampler struct {
+	res         DownResult
+	first, last int // the clamped window
+	n, k        int
+	next        int           // index of the next point Add sees
+	bucket      MetricColumns // points of the bucket in progress, when it spans pieces
+	head, tail  DownPoint     // raw first and last points of the window
+}
+
+// NewDownsampler prepares to downsample the window [first, last] (last < 0:
+// to the end) of a series of total points to about n points.
+func NewDownsampler(total, first, last, n int) *Downsampler {
+	d := &Downsampler{res: DownResult{TotalCount: total}}
 	first = max(first, 0)
 	if last < 0 || last > total-1 {
 		last = total - 1
 	}
-	res.FirstPointIndex, res.LastPointIndex = first, last
+	d.first, d.last = first, last
+	d.res.FirstPointIndex, d.res.LastPointIndex = first, last
 	if first > last {
-		return res
+		return d
 	}
-	n = max(n, 1)
+	d.n = max(n, 1)
 	w := last - first + 1
-	if w <= n {
-		res.Points = make([]DownPoint, w)
-		for i := range res.Points {
-			res.Points[i] = rawPoint(c, first+i)
+	if w <= d.n {
+		d.res.Points = make([]DownPoint, 0, w)
+		return d
+	}
+	d.k = 1
+	for (w+d.k-1)/d.k > d.n {
+		d.k <<= 1
+	}
+	d.res.Downsampled = true
+	d.res.Points = make([]DownPoint, 0, (w+d.k-1)/d.k+2)
+	return d
+}
+
+// Add feeds the next points of the series, which continue the step order of
+// those fed before.
+func (d *Downsampler) Add(c *MetricColumns) {
+	base := d.next
+	d.next += c.Len()
+	lo, hi := max(d.first, base), min(d.last, d.next-1) // window ∩ this piece, as series indices
+	if lo > hi {
+		return
+	}
+	if lo == d.first {
+		d.head = rawPoint(c, lo-base)
+	}
+	if hi == d.last {
+		d.tail = rawPoint(c, hi-base)
+	}
+	if d.k == 0 { // a small window: every point raw
+		for i := lo; i <= hi; i++ {
+			d.res.Points = append(d.res.Points, rawPoint(c, i-base))
 		}
+		return
+	}
+	for i := lo; i <= hi; {
+		// Bucket b covers series indices [first+b*k, first+(b+1)*k) ∩ window.
+		bEnd := min(d.first+((i-d.first)/d.k+1)*d.k, d.last+1)
+		e := min(bEnd, hi+1)
+		if d.bucket.Len() == 0 && e == bEnd {
+			// The whole bucket is in this piece: no copy.
+			d.res.Points = append(d.res.Points, bucketPoint(c, i-base, e-base))
+		} else {
+			d.bucket.Steps = append(d.bucket.Steps, c.Steps[i-base:e-base]...)
+			d.bucket.Values = append(d.bucket.Values, c.Values[i-base:e-base]...)
+			d.bucket.TimesMs = append(d.bucket.TimesMs, c.TimesMs[i-base:e-base]...)
+			if e == bEnd {
+				d.res.Points = append(d.res.Points, bucketPoint(&d.bucket, 0, d.bucket.Len()))
+				d.bucket.Reset()
+			}
+		}
+		i = e
+	}
+}
+
+// Result returns the downsampled window. Every point of the window must
+// have been fed.
+func (d *Downsampler) Result() DownResult {
+	res := d.res
+	if !res.Downsampled || len(res.Points) == 0 {
 		return res
 	}
-	k := 1
-	for (w+k-1)/k > n {
-		k <<= 1
+	pts := res.Points
+	if d.head.Step != pts[0].Step {
+		pts = append([]DownPoint{d.head}, pts...)
 	}
-	nb := (w + k - 1) / k
-	res.Downsampled = true
-	res.Points = make([]DownPoint, 0, nb+2)
-	res.Points = append(res.Points, DownPoint{}) // room for the first bookend
-	for b := first; b <= last; b += k {
-		e := min(b+k, last+1)
-		res.Points = append(res.Points, bucketPoint(c, b, e))
+	if d.tail.Step != pts[len(pts)-1].Step {
+		pts = append(pts, d.tail)
 	}
-	head := 1
-	if c.Steps[first] != res.Points[1].Step {
-		res.Points[0] = rawPoint(c, first)
-		head = 0
-	}
-	if c.Steps[last] != res.Points[len(res.Points)-1].Step {
-		res.Points = append(res.Points, rawPoint(c, last))
-	}
-	res.Points = res.Points[head:]
+	res.Points = pts
 	return res
 }
 

@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 func cols(steps, values []float64) *MetricColumns {
@@ -226,5 +228,49 @@ func BenchmarkDownsample10M(b *testing.B) {
 		if r := Downsample(c, 0, -1, 1000); len(r.Points) < 500 {
 			b.Fatal(len(r.Points))
 		}
+	}
+}
+
+// TestDownsamplerPiecesMatchWhole: feeding a series in arbitrary pieces
+// gives exactly what Downsample gives on the whole series, for random
+// windows, targets and piece boundaries (bookends and buckets that span
+// pieces included).
+func TestDownsamplerPiecesMatchWhole(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	for iter := range 2000 {
+		total := rng.IntN(300)
+		var c MetricColumns
+		for i := range total {
+			v := rng.NormFloat64()
+			switch rng.IntN(20) {
+			case 0:
+				v = math.NaN()
+			case 1:
+				v = math.Inf(1 - 2*rng.IntN(2))
+			}
+			c.Append(float64(i)*1.5+float64(rng.IntN(2))*0.25, v, int64(1000+i))
+		}
+		first, last, n := rng.IntN(total+5)-2, rng.IntN(total+5)-2, rng.IntN(40)
+		want := Downsample(&c, first, last, n)
+
+		d := NewDownsampler(total, first, last, n)
+		for i := 0; i < total; {
+			j := min(total, i+1+rng.IntN(37))
+			d.Add(&MetricColumns{Steps: c.Steps[i:j], Values: c.Values[i:j], TimesMs: c.TimesMs[i:j]})
+			i = j
+		}
+		got := d.Result()
+		require.Equal(t, len(want.Points), len(got.Points), "iter %d", iter)
+		for i := range want.Points {
+			w, g := want.Points[i], got.Points[i]
+			require.Equal(t, math.Float64bits(w.Step), math.Float64bits(g.Step), "iter %d point %d", iter, i)
+			require.Equal(t, math.Float64bits(w.Value), math.Float64bits(g.Value), "iter %d point %d", iter, i)
+			require.Equal(t, math.Float64bits(w.MinY), math.Float64bits(g.MinY))
+			require.Equal(t, math.Float64bits(w.MaxY), math.Float64bits(g.MaxY))
+			require.Equal(t, w.TimeMs, g.TimeMs)
+			require.Equal(t, w.Downsampled, g.Downsampled)
+		}
+		want.Points, got.Points = nil, nil
+		require.Equal(t, want, got)
 	}
 }
