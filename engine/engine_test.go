@@ -534,3 +534,32 @@ func TestLogAtKeepsGivenTimes(t *testing.T) {
 	require.NoError(t, r.ReadString("t", &sc))
 	require.Equal(t, []int64{1_700_000_000_000}, sc.TimesMs)
 }
+
+// TestLockNotRefusedByProbes: readers probing whether a writer is live
+// (ReadOwner) must not make a resume fail.
+func TestLockNotRefusedByProbes(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Create(dir, "probe", Options{})
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				_, _, _ = ReadOwner(vfs.Default, dir)
+			}
+		}
+	}()
+	for range 50 {
+		s, err := Open(dir, Options{})
+		require.NoError(t, err)
+		require.NoError(t, s.Close())
+	}
+	close(stop)
+	<-done
+}

@@ -96,6 +96,13 @@ func ReadOwner(fsys vfs.FS, dir string) (Owner, bool, error) {
 func acquireLock(fsys vfs.FS, dir string, o Owner) (vfs.Locker, error) {
 	name := filepath.Join(dir, LockFileName)
 	l, err := fsys.Lock(name)
+	// A reader probing liveness (ReadOwner) holds a shared lock for a few
+	// microseconds; a writer arriving then must not be turned away. A live
+	// writer holds the lock for good, so a short retry tells them apart.
+	for wait := time.Millisecond; errors.Is(err, vfs.ErrLocked) && wait <= 32*time.Millisecond; wait *= 2 {
+		time.Sleep(wait)
+		l, err = fsys.Lock(name)
+	}
 	if errors.Is(err, vfs.ErrLocked) {
 		holder, _, rerr := ReadOwner(fsys, dir)
 		if rerr != nil {
