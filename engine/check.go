@@ -769,7 +769,7 @@ func (c *checker) classify(f vfs.File, rep *segment.ScanReport, facts []blockFac
 			case end == rep.Size:
 				add(Damage, "garbage", off, end-off, "%d bytes after the last valid block are not a block (%s)", end-off, reasonOf(herr))
 			default:
-				add(Damage, "block-header", off, end-off, "block header does not verify (%s): %d bytes skipped, to the next valid block at %d",
+				add(Damage, "block-header", off, end-off, "block header does not verify (%s): %d bytes skipped, to the next unit that verifies, at %d",
 					reasonOf(herr), end-off, end)
 			}
 		}

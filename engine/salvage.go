@@ -18,9 +18,11 @@ type SalvageReport struct {
 	RunID string
 	// Segments counts the segments written to the new run.
 	Segments int
-	// BlocksKept counts the blocks copied (some perhaps without records
-	// that could not be kept); BlocksLost the damaged blocks, damaged
-	// regions and torn tails of the source, each counted once.
+	// BlocksKept counts the blocks written to the new run: the valid
+	// blocks of the source (some perhaps without records that could not
+	// be kept), and one more holding state restored from the index when
+	// there is any. BlocksLost counts the damaged blocks, damaged regions
+	// and torn tails of the source, each once.
 	BlocksKept, BlocksLost int
 	// RecordsKept counts the records written, recovered ones included.
 	RecordsKept int
@@ -35,8 +37,9 @@ type SalvageReport struct {
 	// that covers the whole run, so it holds their latest values).
 	RecoveredDefinitions, RecoveredState int
 	// BytesLost sums the bytes of the source that held nothing copied:
-	// damaged units, torn tails, garbage, missing segments (as long as the
-	// index recorded them).
+	// damaged units, torn tails, garbage, unreadable segments, missing
+	// segments (as long as the index recorded them). Records dropped from
+	// blocks otherwise copied are counted above, not here.
 	BytesLost int64
 	// Lost lists what in the source cost data, with its file and offset:
 	// every Damage or Warning finding of Check about segment bytes.
@@ -97,7 +100,9 @@ func Salvage(src, dst string, fsys vfs.FS) (SalvageReport, error) {
 	for _, f := range findings {
 		if f.Severity >= Warning && lossKinds[f.Kind] {
 			rep.Lost = append(rep.Lost, f)
-			rep.BytesLost += f.Length
+			if f.Kind != "orphan" && f.Kind != "record" {
+				rep.BytesLost += f.Length
+			}
 			if blockLossKinds[f.Kind] {
 				rep.BlocksLost++
 			}
