@@ -106,10 +106,13 @@ func (s CheckSummary) Clean() bool { return s.Damage == 0 }
 // loader's own rules and cross-checks its block table against the blocks
 // found, and reads the LOCK owner record. Finding kinds:
 //
-//	segment-header   Damage   a segment's file header does not verify (its blocks are still read)
+//	segment-header   Damage   a segment's file header does not verify (its blocks are still read), or
+//	                          claims more bytes than the file holds while blocks that verify follow it
+//	                          (readers take it for a torn header and read none; recover copies them)
 //	segment-name     Damage   a header names another writer or seq than its file name
 //	run-id-mismatch  Damage   a segment of another run (readers refuse the run)
-//	unknown-version  Damage   a segment header names a major version this build cannot read
+//	unknown-version  Damage   a segment header names a major version this build cannot read (recover
+//	                          still copies its blocks when every one verifies and decodes as this format's)
 //	                 Warning  the index is of an unknown major version (readers rebuild it)
 //	missing-segment  Damage   a hole in a writer's segment numbers, or a segment the index lists
 //	block-header     Damage   a block header does not verify; Length bytes skipped to the next valid unit
@@ -236,6 +239,9 @@ type segResult struct {
 	sealed bool
 	valid  map[int64]segment.BlockMeta
 	bad    []span // damaged byte ranges
+	// rescue: the header cannot be read, the blocks can, with
+	// segment.ScanFrom (readers skip them, recover copies them).
+	rescue bool
 }
 
 type span struct{ off, end int64 }
@@ -467,13 +473,41 @@ func (c *checker) checkSegment(path string, sf segFile, named, newest bool) erro
 			size = fi.Size()
 		}
 		c.sum.Bytes += size
-		add(Damage, "unknown-version", 0, size, "%v: readers skip its %d bytes", err, size)
+		res := &segResult{size: size, bad: []span{{0, size}}}
+		detail := fmt.Sprintf("%v: readers skip its %d bytes", err, size)
+		// A flipped bit of the version field reads the same as a newer
+		// format; blocks that verify and decode as this format's say which.
+		if n := c.rescuable(path); n > 0 && c.whole && len(c.headers) > 0 {
+			res.rescue = true
+			detail += fmt.Sprintf("; yet %s after the header verify and decode as this format's (the version field is damaged?): recover copies them",
+				plural(n, "block"))
+		}
+		add(Damage, "unknown-version", 0, size, "%s", detail)
 		if named && c.whole {
 			st := c.stream(sf.writer)
 			st.lastSeg, st.damaged = sf.seq, true
 		}
-		c.finishSegment(sf, named, &segResult{size: size, bad: []span{{0, size}}}, out)
+		c.finishSegment(sf, named, res, out)
 		return nil
+	}
+	// A header length damaged to run past the end of the file reads as a
+	// header a crash tore: readers skip the segment and a resuming writer
+	// cuts it whole. Blocks that verify after it say it is damage.
+	var rescued *segment.ScanReport
+	if err == nil && rep.Torn != nil && rep.Torn.Offset == 0 && rep.Size > 0 {
+		var rfacts []blockFacts
+		r2, err2 := segment.ScanFrom(c.fsys, path, 1, func(m segment.BlockMeta, p []byte) error {
+			c.sum.Blocks++
+			bf := blockFacts{m: m}
+			if m.Kind == blockKindRecords {
+				c.blockRecords(&bf, p, false)
+			}
+			rfacts = append(rfacts, bf)
+			return nil
+		})
+		if err2 == nil && r2.Blocks > 0 {
+			rep, facts, rescued = r2, rfacts, &r2
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("engine: check %s: %w", path, err)
@@ -482,6 +516,19 @@ func (c *checker) checkSegment(path string, sf segFile, named, newest bool) erro
 	res := &segResult{size: rep.Size, sealed: rep.Sealed, valid: make(map[int64]segment.BlockMeta, len(facts))}
 	for _, bf := range facts {
 		res.valid[bf.m.Offset] = bf.m
+	}
+	if rescued != nil {
+		first := facts[0].m.Offset
+		add(Damage, "segment-header", 0, first,
+			"file header claims more bytes than the file holds, as if a crash tore it, yet %s follow it: its length field is damaged; "+
+				"readers read none of them and a resuming writer cuts the segment whole (keeping it aside), recover copies them",
+			plural(len(facts), "valid block"))
+		res.bad = append(res.bad, span{0, rep.Size})
+		res.rescue = true
+		if named && c.whole {
+			st := c.stream(sf.writer)
+			st.lastSeg, st.damaged = sf.seq, true
+		}
 	}
 	if len(rep.Corruptions) > 0 || rep.Torn != nil {
 		f, err := c.fsys.Open(path)
@@ -524,9 +571,36 @@ func (c *checker) checkSegment(path string, sf segFile, named, newest bool) erro
 			add(Info, "unsealed", -1, 0, "not sealed and no writer holds the LOCK: the writer stopped without closing (a crash); opening the run for writing resumes it")
 		}
 	}
-	c.blockFindings(sf, named, facts, &out, add)
+	if rescued == nil {
+		c.blockFindings(sf, named, facts, &out, add)
+	}
 	c.finishSegment(sf, named, res, out)
 	return nil
+}
+
+// rescuable counts the blocks of a segment whose header cannot be read
+// that verify and whose records all decode as this format's; 0 when any
+// does not.
+func (c *checker) rescuable(path string) int {
+	n, ok := 0, true
+	_, err := segment.ScanFrom(c.fsys, path, 1, func(m segment.BlockMeta, p []byte) error {
+		if m.Kind == blockKindRecords {
+			for b := p; len(b) > 0 && ok; {
+				r, rest, err := DecodeRecord(b)
+				if err == nil && (r.Kind == RecMetricChunk || r.Kind == RecStringChunk) {
+					_, _, err = c.scratch.summarizeChunk(&r)
+				}
+				ok = err == nil
+				b = rest
+			}
+		}
+		n++
+		return nil
+	})
+	if err != nil || !ok {
+		return 0
+	}
+	return n
 }
 
 // finishSegment emits a segment's findings in offset order (findings about

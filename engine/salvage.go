@@ -98,6 +98,9 @@ func Salvage(src, dst string, fsys vfs.FS) (SalvageReport, error) {
 	}
 	rep.RunID = c.runID
 	for _, f := range findings {
+		if res := c.segs[filepath.Base(f.File)]; res != nil && res.rescue && f.Kind == "unknown-version" {
+			continue // its blocks are copied: nothing of it is lost
+		}
 		if f.Severity >= Warning && lossKinds[f.Kind] {
 			rep.Lost = append(rep.Lost, f)
 			if f.Kind != "orphan" && f.Kind != "record" {
@@ -185,7 +188,7 @@ func (s *salvager) copyAll() error {
 		res := s.c.segs[sf.name]
 		h, _, hdrOK := s.c.header(path, sf.name)
 		switch {
-		case res == nil || res.valid == nil:
+		case res == nil || (res.valid == nil && !res.rescue):
 			continue // unreadable (unknown version): reported lost
 		case hdrOK && h.RunID != s.c.runID:
 			continue // another run's: reported lost
@@ -194,9 +197,14 @@ func (s *salvager) copyAll() error {
 		if !hdrOK || created.IsZero() {
 			created = time.Now()
 		}
-		_, err := segment.Scan(s.fsys, path, func(m segment.BlockMeta, p []byte) error {
-			return s.copyBlock(sf, created, m, p)
-		})
+		copyBlock := func(m segment.BlockMeta, p []byte) error { return s.copyBlock(sf, created, m, p) }
+		var err error
+		if res.rescue {
+			// The header cannot be read; the blocks verify on their own.
+			_, err = segment.ScanFrom(s.fsys, path, 1, copyBlock)
+		} else {
+			_, err = segment.Scan(s.fsys, path, copyBlock)
+		}
 		if err != nil && !errors.Is(err, segment.ErrUnknownVersion) {
 			return fmt.Errorf("engine: salvage %s: %w", path, err)
 		}

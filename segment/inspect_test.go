@@ -65,3 +65,44 @@ func TestBlockHeaderAt(t *testing.T) {
 		t.Fatalf("trailer: %v", err)
 	}
 }
+
+// TestScanFrom: a header whose length field claims more than the file
+// holds reads as torn, and one whose major version field is flipped as
+// another format; Scan returns none of the blocks after it, ScanFrom all.
+func TestScanFrom(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		off  int64
+		mask byte
+		err  error
+	}{
+		{"header length", 13, 0x20, ErrTornTail}, // + 8 KiB, past the end of the file
+		{"major version", 9, 0x08, ErrUnknownVersion},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path, want := writeSegment(t, vfs.Default, t.TempDir(), 12, 300, true, WriterOptions{})
+			b := readFile(t, path)
+			b[tc.off] ^= tc.mask
+			if err := os.WriteFile(path, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			rep, err := Scan(vfs.Default, path, nil)
+			if rep.Blocks != 0 || (err == nil && rep.Torn == nil) || (err != nil && !errors.Is(err, tc.err)) {
+				t.Fatalf("Scan: %+v, %v", rep, err)
+			}
+			var got []BlockMeta
+			rep, err = ScanFrom(vfs.Default, path, 1, func(m BlockMeta, p []byte) error {
+				got = append(got, m)
+				return nil
+			})
+			if err != nil || !rep.OK() || !rep.Sealed || rep.Blocks != len(want) || rep.Header != (Header{}) {
+				t.Fatalf("ScanFrom: %+v, %v", rep, err)
+			}
+			for i, b := range want {
+				if got[i] != b.meta {
+					t.Fatalf("block %d: %+v, want %+v", i, got[i], b.meta)
+				}
+			}
+		})
+	}
+}
