@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -65,14 +66,23 @@ func runBlocks(e *env, opts any, args []string) error {
 	var nodes []blockNode
 	var scratch series.MetricColumns
 	var text series.StringColumns
-	rep, err := segment.Scan(fsys, path, func(m segment.BlockMeta, p []byte) error {
+	show := func(m segment.BlockMeta, p []byte) error {
 		n := blockNode{off: m.Offset, order: 1, text: fmt.Sprintf("block    %s  checksum OK", blockFacts(m))}
 		if m.Kind == 1 {
 			n.sub = recordLines(p, names, o.all, &scratch, &text)
 		}
 		nodes = append(nodes, n)
 		return nil
-	})
+	}
+	rep, err := segment.Scan(fsys, path, show)
+	if errors.Is(err, segment.ErrUnknownVersion) || (err == nil && rep.Torn != nil && rep.Torn.Offset == 0) {
+		// The header cannot be read, or claims more than the file holds:
+		// show the blocks that verify after it all the same.
+		if r2, err2 := segment.ScanFrom(fsys, path, 1, show); err2 == nil && r2.Blocks > 0 {
+			r2.Header = rep.Header
+			rep = r2
+		}
+	}
 	if err != nil && rep.Size == 0 {
 		if fi, serr := os.Stat(path); serr == nil {
 			rep.Size = fi.Size()

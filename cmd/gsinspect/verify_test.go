@@ -286,3 +286,23 @@ func TestVerifyProjectRun(t *testing.T) {
 	require.Equal(t, exitOK, res.code, res.stderr)
 	require.Contains(t, res.stdout, "no damage")
 }
+
+// TestVerifyProgressAndSegmentJSON: on a terminal a bar over the bytes read
+// goes to stderr and is cleared; --json of a segment names the segment.
+func TestVerifyProgressAndSegmentJSON(t *testing.T) {
+	fr := writeForensicRun(t)
+	var out, errb strings.Builder
+	e := &env{stdout: &out, stderr: &errb, getenv: func(string) string { return "" }, terminal: true}
+	require.Equal(t, exitOK, execute(e, []string{"verify", fr.dir}))
+	require.Contains(t, errb.String(), "verify [##############################] 100%")
+	require.True(t, strings.HasSuffix(errb.String(), "\r"), "the bar is cleared")
+	require.True(t, strings.HasPrefix(out.String(), "checked 2 segments"))
+
+	res := runCmd(t, nil, nil, "verify", "--json", fr.seg2)
+	require.Equal(t, exitOK, res.code)
+	var doc map[string]any
+	require.NoError(t, json.Unmarshal([]byte(res.stdout), &doc))
+	require.Equal(t, fr.seg2, doc["segment"])
+	require.NotContains(t, doc, "run")
+	require.Equal(t, []any{}, doc["findings"])
+}
