@@ -521,8 +521,8 @@ func (c *checker) checkSegment(path string, sf segFile, named, newest bool) erro
 		first := facts[0].m.Offset
 		add(Damage, "segment-header", 0, first,
 			"file header claims more bytes than the file holds, as if a crash tore it, yet %s follow it: its length field is damaged; "+
-				"readers read none of them and a resuming writer cuts the segment whole (keeping it aside), recover copies them",
-			plural(len(facts), "valid block"))
+				"readers read none of them%s; recover copies them",
+			plural(len(facts), "valid block"), map[bool]string{true: ", and a resuming writer would cut the segment whole (keeping it aside)"}[newest])
 		res.bad = append(res.bad, span{0, rep.Size})
 		res.rescue = true
 		if named && c.whole {
