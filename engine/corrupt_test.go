@@ -993,3 +993,39 @@ func TestUnknownVersionSegment(t *testing.T) {
 	_, err = OpenReader(dir, nil)
 	require.ErrorIs(t, err, segment.ErrUnknownVersion)
 }
+
+// TestFlippedHeaderLengthIsNotATornTail: a bit flipped in the header length
+// of a complete, sealed segment must not make resume cut the segment away
+// as if it were a torn header (it held every point of the run).
+func TestFlippedHeaderLengthIsNotATornTail(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Create(dir, "flip", Options{})
+	require.NoError(t, err)
+	f, err := s.Field("m", KindMetric)
+	require.NoError(t, err)
+	for i := range 100 {
+		require.NoError(t, f.LogMetric(float64(i), float64(i)))
+	}
+	require.NoError(t, s.Close())
+	segs, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
+	require.Len(t, segs, 1)
+	b, err := os.ReadFile(segs[0])
+	require.NoError(t, err)
+	b[13] ^= 0x20 // the header length, now past the end of the small file
+	require.NoError(t, os.WriteFile(segs[0], b, 0o644))
+
+	w, err := Open(dir, Options{})
+	require.NoError(t, err)
+	require.Empty(t, w.Recovery().Cuts, "nothing is cut")
+	require.NoError(t, w.Close())
+	_, err = os.Stat(segs[0])
+	require.NoError(t, err, "the segment is still there")
+
+	r, err := OpenReader(dir, nil)
+	require.NoError(t, err)
+	defer r.Close()
+	var c series.MetricColumns
+	err = r.ReadMetric("m", &c)
+	require.ErrorIs(t, err, segment.ErrCorrupt, "the damage is reported")
+	require.Equal(t, 100, c.Len(), "and every block behind the damaged header is still read")
+}

@@ -148,6 +148,14 @@ func listSegments(fsys vfs.FS, dir string) ([]segFile, error) {
 // keeping the cut bytes beside it. A crash can only tear the block a writer
 // was appending, so older segments are left as they are.
 func cutTornTails(fsys vfs.FS, dir string, segs []segFile, rep *RecoveryReport) error {
+	// What the index says was written is not a torn tail, whatever the
+	// file looks like now: such damage is left for load to report.
+	covered := map[string]int64{}
+	if ix, err := index.ReadFile(fsys, dir); err == nil {
+		for _, se := range ix.Segments {
+			covered[se.Name] = se.Covered
+		}
+	}
 	for i, sf := range segs {
 		if i+1 < len(segs) && segs[i+1].writer == sf.writer {
 			continue
@@ -157,7 +165,7 @@ func cutTornTails(fsys vfs.FS, dir string, segs []segFile, rep *RecoveryReport) 
 		if err != nil && !errors.Is(err, segment.ErrTornTail) && !errors.Is(err, segment.ErrCorrupt) {
 			return fmt.Errorf("engine: scan %s: %w", path, err)
 		}
-		if sr.Torn == nil {
+		if sr.Torn == nil || sr.Sealed || covered[sf.name] > sr.ValidEnd {
 			continue
 		}
 		cut, err := cutTail(fsys, path, sr.ValidEnd, sr.Size)
@@ -229,6 +237,10 @@ func load(fsys vfs.FS, dir string, segs []segFile) (*loaded, error) {
 		nextSeq: make(map[uint32]uint64),
 	}
 	ix, err := index.ReadFile(fsys, dir)
+	var checksummedRunID string // from an index that reads, trusted or not
+	if err == nil {
+		checksummedRunID = ix.RunID
+	}
 	switch {
 	case err == nil:
 		if problem := validateIndex(fsys, dir, ix, segs); problem != "" {
@@ -262,6 +274,11 @@ func load(fsys vfs.FS, dir string, segs []segFile) (*loaded, error) {
 	}
 	if err := l.replay(fsys, dir, segs); err != nil {
 		return nil, err
+	}
+	if l.runID == "" {
+		// Every segment header is damaged, yet blocks verified: the run id
+		// of an index whose checksum holds still names the run.
+		l.runID = checksummedRunID
 	}
 	if len(segs) > 0 && len(l.report.UnknownVersion) == len(segs) {
 		return nil, l.report.UnknownVersion[0] // a run of a newer format: refuse it

@@ -66,9 +66,11 @@ func TestBlockHeaderAt(t *testing.T) {
 	}
 }
 
-// TestScanFrom: a header whose length field claims more than the file
-// holds reads as torn, and one whose major version field is flipped as
-// another format; Scan returns none of the blocks after it, ScanFrom all.
+// TestScanFrom: a header whose major version field is flipped reads as
+// another format, so Scan returns none of the blocks after it, ScanFrom
+// all. One whose length field claims more than the file holds is corrupt,
+// not torn (the header is written whole before any block): Scan reports it
+// and resyncs to every block, as ScanFrom does.
 func TestScanFrom(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -76,7 +78,7 @@ func TestScanFrom(t *testing.T) {
 		mask byte
 		err  error
 	}{
-		{"header length", 13, 0x20, ErrTornTail}, // + 8 KiB, past the end of the file
+		{"header length", 13, 0x20, ErrCorrupt}, // + 8 KiB, past the end of the file
 		{"major version", 9, 0x08, ErrUnknownVersion},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -87,7 +89,11 @@ func TestScanFrom(t *testing.T) {
 				t.Fatal(err)
 			}
 			rep, err := Scan(vfs.Default, path, nil)
-			if rep.Blocks != 0 || (err == nil && rep.Torn == nil) || (err != nil && !errors.Is(err, tc.err)) {
+			if tc.err == ErrCorrupt {
+				if rep.Blocks != len(want) || rep.Torn != nil || len(rep.Corruptions) != 1 || !errors.Is(rep.Corruptions[0], ErrCorrupt) {
+					t.Fatalf("Scan: %+v, %v", rep, err)
+				}
+			} else if rep.Blocks != 0 || (err == nil && rep.Torn == nil) || (err != nil && !errors.Is(err, tc.err)) {
 				t.Fatalf("Scan: %+v, %v", rep, err)
 			}
 			var got []BlockMeta

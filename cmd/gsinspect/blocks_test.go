@@ -129,15 +129,15 @@ checked 1 segment, 1 block, 2 records, 202 bytes: no damage, 1 warning, 0 info
 		"the segment's run, writer and seq are unknown; its blocks are still read", lines[1])
 	require.Equal(t, "├─ @58   block    records  zstd  191/203 bytes stored/raw (1.06×)  9 records  seq 0..8  checksum OK", lines[2])
 
-	// A header length past the end of the file: readers see a torn
-	// header; the tree shows the blocks that verify after it.
+	// A header length past the end of the file: a damaged header (not a
+	// torn one); the tree shows the blocks that verify after it.
 	fr = writeForensicRun(t)
 	flipBit(t, fr.seg2, 13, 0x20)
 	res = runCmd(t, nil, nil, "blocks", fr.seg2)
 	require.Equal(t, exitDamage, res.code, res.stderr)
 	lines = strings.Split(res.stdout, "\n")
 	require.Equal(t, "00000001-0000000000000002.seg: header damaged, 388 bytes, sealed", lines[0])
-	require.True(t, strings.HasPrefix(lines[1], "├─ @0    damaged  DAMAGE segment-header (+58 bytes): file header claims more bytes than the file holds"), lines[1])
+	require.True(t, strings.HasPrefix(lines[1], "├─ @0    damaged  DAMAGE segment-header (+58 bytes): file header does not verify (header length does not match the file)"), lines[1])
 	require.Equal(t, "├─ @58   block    records  none  76/76 bytes stored/raw (1.00×)  2 records  seq 11..12  checksum OK", lines[2])
 	require.Contains(t, res.stdout, "├─ @276  footer   2 blocks, 5 records, seq 11..15, 122 raw and 122 stored bytes\n")
 }
