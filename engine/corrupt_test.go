@@ -1029,3 +1029,47 @@ func TestFlippedHeaderLengthIsNotATornTail(t *testing.T) {
 	require.ErrorIs(t, err, segment.ErrCorrupt, "the damage is reported")
 	require.Equal(t, 100, c.Len(), "and every block behind the damaged header is still read")
 }
+
+// TestRefreshStepsOverDamage: a reader refreshing a live run past a damaged
+// block reports it once and keeps seeing the blocks written after it.
+func TestRefreshStepsOverDamage(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Create(dir, "live", Options{FlushInterval: time.Hour})
+	require.NoError(t, err)
+	f, err := s.Field("m", KindMetric)
+	require.NoError(t, err)
+	logN := func(from, to int) {
+		for i := from; i < to; i++ {
+			require.NoError(t, f.LogMetric(float64(i), float64(i)))
+		}
+		require.NoError(t, s.Flush())
+	}
+	logN(0, 10)
+	r, err := OpenReader(dir, nil)
+	require.NoError(t, err)
+	defer r.Close()
+	segs, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
+	before, err := os.Stat(segs[0])
+	require.NoError(t, err)
+
+	logN(10, 20) // this block gets damaged
+	fh, err := os.OpenFile(segs[0], os.O_RDWR, 0)
+	require.NoError(t, err)
+	_, err = fh.WriteAt([]byte{0xFF, 0xFF}, before.Size()+50)
+	require.NoError(t, err)
+	require.NoError(t, fh.Close())
+	logN(20, 30)
+
+	require.NoError(t, r.Refresh())
+	require.Len(t, r.Report().Corruptions, 1)
+	var c series.MetricColumns
+	_ = r.ReadMetric("m", &c)
+	require.Equal(t, 20, c.Len(), "the blocks before and after the damage")
+
+	logN(30, 40)
+	require.NoError(t, r.Refresh())
+	require.Len(t, r.Report().Corruptions, 1, "reported once, not on every refresh")
+	_ = r.ReadMetric("m", &c)
+	require.Equal(t, 30, c.Len(), "and later blocks keep coming")
+	require.NoError(t, s.Close())
+}

@@ -476,6 +476,10 @@ func (l *loaded) continueFrom(fsys vfs.FS, path string, pos uint32, scratch *blo
 			case errors.Is(err, io.EOF):
 			case errors.Is(err, segment.ErrCorrupt):
 				l.report.Corruptions = append(l.report.Corruptions, err)
+				// Step over the damage to the blocks after it, so a reader
+				// refreshing a live run reports the damage once and goes on
+				// seeing what the writer adds.
+				return l.resyncAfter(fsys, path, pos, off+1, scratch)
 			default:
 				return fmt.Errorf("engine: read %s at %d: %w", path, off, err)
 			}
@@ -489,6 +493,34 @@ func (l *loaded) continueFrom(fsys vfs.FS, path string, pos uint32, scratch *blo
 		l.applyBlock(path, pos, m, payload, scratch)
 		off = m.Offset + m.Size
 		se.Covered = off
+	}
+	return nil
+}
+
+// resyncAfter replays the blocks of a known segment that verify at or
+// after off, past damage that ReadBlockAt stopped at.
+func (l *loaded) resyncAfter(fsys vfs.FS, path string, pos uint32, off int64, scratch *blockScratch) error {
+	se := &l.ix.Segments[pos]
+	first := int64(-1) // the first block that verifies after the damage
+	rep, err := segment.ScanFrom(fsys, path, off, func(m segment.BlockMeta, payload []byte) error {
+		if first < 0 {
+			first = m.Offset
+		}
+		if m.Kind != blockKindRecords {
+			se.Sealed = true
+			return nil
+		}
+		l.applyBlock(path, pos, m, payload, scratch)
+		se.Covered = m.Offset + m.Size
+		return nil
+	})
+	for _, c := range rep.Corruptions {
+		if first >= 0 && c.Offset > first { // further damage; the first was reported
+			l.report.Corruptions = append(l.report.Corruptions, c)
+		}
+	}
+	if err != nil && !errors.Is(err, segment.ErrTornTail) && !errors.Is(err, segment.ErrCorrupt) {
+		return fmt.Errorf("engine: scan %s from %d: %w", path, off, err)
 	}
 	return nil
 }
