@@ -275,7 +275,7 @@ func runLs(e *env, _ any, args []string) error {
 		total += r.size
 		points += r.points
 	}
-	fmt.Fprintf(e.stdout, "\n%d runs in %d projects, %s, %d points\n", len(rows), len(projects), humanBytes(total), points)
+	fmt.Fprintf(e.stdout, "\n%s in %s, %s, %s\n", plural(len(rows), "run"), plural(len(projects), "project"), humanBytes(total), plural(int(points), "point"))
 	for i, n := range notes {
 		fmt.Fprintf(e.stdout, "[%d] %s\n", i+1, n)
 	}
