@@ -210,7 +210,11 @@ func report(id, dir string) error {
 	}
 	fmt.Printf("\nWhere it is:\n  %s\n", dir)
 	fmt.Printf("\nLook at it:\n")
-	fmt.Printf("  ls -l %s\n", dir)
+	fmt.Printf("  go run ./cmd/gsinspect ls                          # every run under $GOODSEED_HOME\n")
+	fmt.Printf("  go run ./cmd/gsinspect info quickstart/%s\n", id)
+	fmt.Printf("  go run ./cmd/gsinspect fields quickstart/%s   # paths, counts, sparklines\n", id)
+	fmt.Printf("  go run ./cmd/gsinspect verify quickstart/%s   # every checksum\n", id)
+	fmt.Printf("  go run ./cmd/gsinspect plot quickstart/%s --path train/loss --path train/accuracy -o loss.svg\n", id)
 	fmt.Printf("  read it from Go: run.OpenReadOnly(%q, run.Options{Project: \"quickstart\"})\n", id)
 	return nil
 }
