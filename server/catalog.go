@@ -203,8 +203,9 @@ type catalog struct {
 	entries map[catKey]*catEntry
 	closed  bool
 
-	open atomic.Int64  // entries holding a reader
-	tick atomic.Uint64 // LRU clock
+	open  atomic.Int64  // entries holding a reader
+	tick  atomic.Uint64 // LRU clock
+	loads atomic.Int64  // runs (re)read: opened or refreshed; for tests
 }
 
 func newCatalog(home string) (*catalog, error) {
@@ -518,6 +519,7 @@ func (c *catalog) updateLocked(e *catEntry, st []catStamp, wantReader bool) {
 	if !changed && (!wantReader || e.rd != nil || e.sum.Err != nil) {
 		return
 	}
+	c.loads.Add(1)
 	if changed && e.rd != nil {
 		if err := e.rd.rd.Refresh(); err != nil {
 			c.retireLocked(e) // reopen from scratch below
