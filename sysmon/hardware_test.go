@@ -129,3 +129,20 @@ func TestScanRSSAgreesWithChildrenWalk(t *testing.T) {
 	require.NoError(t, err)
 	require.InEpsilon(t, float64(scan), float64(walk), 0.2)
 }
+
+type panickyGPUs struct{}
+
+func (panickyGPUs) read() []GPUReading { panic("driver fell over") }
+func (panickyGPUs) close()             {}
+
+// TestHardwareReadSurvivesAFailingReader: a GPU library that panics costs
+// the GPU values of that sample, nothing else, and no crash.
+func TestHardwareReadSurvivesAFailingReader(t *testing.T) {
+	h := NewHardware()
+	defer h.Close()
+	h.gpus = panickyGPUs{}
+	r := h.Read()
+	require.Empty(t, r.GPUs)
+	require.False(t, math.IsNaN(r.MemoryGB), "what was read before the failure is kept")
+	require.False(t, math.IsNaN(r.CPUPercent))
+}
