@@ -224,9 +224,11 @@ type catEntry struct {
 	key catKey
 	dir string
 
-	mu      sync.Mutex // guards what follows; held while (re)loading
-	stamp   []catStamp
-	loaded  bool
+	mu     sync.Mutex // guards what follows; held while (re)loading
+	stamp  []catStamp
+	dirNs  int64 // the directory's mtime when stamp was listed
+	listNs int64 // when stamp was listed
+	loaded bool
 	sum     RunSummary // as read: Status is the recorded status, Live unset
 	live    bool
 	rd      *catReader // nil when not open
@@ -365,20 +367,40 @@ func catSubdirs(dir string) ([]string, error) {
 	return out, nil
 }
 
-// catStampDir stamps the run files in dir (segments and index) and says
-// whether dir holds a segment at all.
-func catStampDir(dir string) ([]catStamp, bool, error) {
+// catListing is a stamp of a run directory: its segments and index, with
+// the directory's own modification time and when it was listed.
+type catListing struct {
+	files  []catStamp
+	hasSeg bool
+	dirNs  int64
+	listNs int64
+}
+
+// catRacyNs: a listing taken less than this after the directory last
+// changed is not trusted to show every entry, since file-system
+// timestamps are coarse (a change in the same tick leaves the mtime as it
+// was) and, on network file systems, come from another clock.
+const catRacyNs = int64(2 * time.Second)
+
+// catList lists and stamps the run files in dir (segments and index).
+func catList(dir string) (catListing, error) {
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return catListing{}, err
+	}
+	if !fi.IsDir() {
+		return catListing{}, nil
+	}
+	l := catListing{dirNs: fi.ModTime().UnixNano(), listNs: time.Now().UnixNano()}
 	f, err := os.Open(dir)
 	if err != nil {
-		return nil, false, err
+		return catListing{}, err
 	}
 	names, err := f.Readdirnames(-1)
 	f.Close()
 	if err != nil {
-		return nil, false, err
+		return catListing{}, err
 	}
-	var st []catStamp
-	hasSeg := false
 	for _, n := range names {
 		_, _, isSeg := segment.ParseSegmentName(n)
 		if !isSeg && n != index.FileName {
@@ -388,11 +410,51 @@ func catStampDir(dir string) ([]catStamp, bool, error) {
 		if err != nil || !fi.Mode().IsRegular() {
 			continue // removed meanwhile, or not a file
 		}
-		hasSeg = hasSeg || isSeg
-		st = append(st, catStamp{name: n, size: fi.Size(), mtimeNs: fi.ModTime().UnixNano()})
+		l.hasSeg = l.hasSeg || isSeg
+		l.files = append(l.files, catStamp{name: n, size: fi.Size(), mtimeNs: fi.ModTime().UnixNano()})
 	}
-	slices.SortFunc(st, func(a, b catStamp) int { return strings.Compare(a.name, b.name) })
-	return st, hasSeg, nil
+	slices.SortFunc(l.files, func(a, b catStamp) int { return strings.Compare(a.name, b.name) })
+	return l, nil
+}
+
+// restamp stamps e's directory, cheaply when it can: when the directory's
+// mtime is what it was at the last listing, and that listing was not racy,
+// no entry was added, removed or renamed (the index is replaced by a
+// rename), and since sealed segments never change, only the newest
+// segment of each writer can differ. Those are then the only files
+// stat'ed: two system calls for a run of one writer, instead of a listing.
+func (c *catalog) restamp(e *catEntry) (catListing, error) {
+	fi, err := os.Lstat(e.dir)
+	if err != nil {
+		return catListing{}, err
+	}
+	if !fi.IsDir() {
+		return catListing{}, nil
+	}
+	e.mu.Lock()
+	prev := catListing{files: e.stamp, dirNs: e.dirNs, listNs: e.listNs, hasSeg: true}
+	e.mu.Unlock()
+	if prev.files == nil || fi.ModTime().UnixNano() != prev.dirNs || prev.listNs-prev.dirNs < catRacyNs {
+		return catList(e.dir)
+	}
+	for i, f := range prev.files {
+		w, _, isSeg := segment.ParseSegmentName(f.name)
+		if !isSeg {
+			continue
+		}
+		if i+1 < len(prev.files) {
+			// Names sort by writer, then sequence: the next file of the
+			// same writer makes this one sealed.
+			if nw, _, ok := segment.ParseSegmentName(prev.files[i+1].name); ok && nw == w {
+				continue
+			}
+		}
+		fi, err := os.Lstat(filepath.Join(e.dir, f.name))
+		if err != nil || fi.Size() != f.size || fi.ModTime().UnixNano() != f.mtimeNs {
+			return catList(e.dir)
+		}
+	}
+	return prev, nil
 }
 
 // entry returns the entry for ref, creating it when needed.
@@ -444,13 +506,13 @@ func (c *catalog) scan() ([]*catEntry, error) {
 					return
 				}
 				e := ents[i]
-				st, hasSeg, err := catStampDir(e.dir)
-				if err != nil || !hasSeg {
+				l, err := c.restamp(e)
+				if err != nil || !l.hasSeg {
 					ents[i] = nil // not (or no longer) a run
 					continue
 				}
 				e.mu.Lock()
-				c.updateLocked(e, st, false)
+				c.updateLocked(e, l, false)
 				c.checkLiveLocked(e)
 				e.mu.Unlock()
 			}
@@ -514,8 +576,13 @@ func catSort(ents []*catEntry) {
 // updateLocked reloads e when its files changed since it was last read
 // (or it never was). With wantReader, e is left holding an open reader.
 // e.mu held.
-func (c *catalog) updateLocked(e *catEntry, st []catStamp, wantReader bool) {
+func (c *catalog) updateLocked(e *catEntry, l catListing, wantReader bool) {
+	st := l.files
 	changed := !e.loaded || !slices.Equal(st, e.stamp)
+	if !changed && l.listNs > e.listNs {
+		// The same files, seen by a newer listing: trust it from now on.
+		e.dirNs, e.listNs = l.dirNs, l.listNs
+	}
 	if !changed && (!wantReader || e.rd != nil || e.sum.Err != nil) {
 		return
 	}
@@ -530,7 +597,7 @@ func (c *catalog) updateLocked(e *catEntry, st []catStamp, wantReader bool) {
 		rd, err := engine.OpenReader(e.dir, nil)
 		if err != nil {
 			e.sum = RunSummary{Project: e.key.project, RunID: e.key.id, Err: err, LastModified: catNewest(st)}
-			e.stamp, e.loaded, e.enc = st, true, nil
+			e.stamp, e.dirNs, e.listNs, e.loaded, e.enc = st, l.dirNs, l.listNs, true, nil
 			return
 		}
 		sr, opened = newCatReader(rd), true
@@ -538,7 +605,7 @@ func (c *catalog) updateLocked(e *catEntry, st []catStamp, wantReader bool) {
 	if changed {
 		e.sum = catSummarize(e.key, sr.rd)
 		e.sum.LastModified = catNewest(st)
-		e.stamp, e.loaded, e.enc = st, true, nil
+		e.stamp, e.dirNs, e.listNs, e.loaded, e.enc = st, l.dirNs, l.listNs, true, nil
 	}
 	if opened {
 		keep := (wantReader || e.sum.Status == run.StatusRunning || e.sum.Status == "") && !e.dropped
@@ -568,16 +635,20 @@ func (c *catalog) checkLiveLocked(e *catEntry) {
 // on disk now, and the run's catalog entry. The caller releases the
 // reader. A directory holding no segment is errCatNoRun.
 func (c *catalog) acquire(key catKey, dir string) (*catReader, *catEntry, error) {
-	st, hasSeg, err := catStampDir(dir)
-	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) || (err == nil && !hasSeg) {
-		return nil, nil, fmt.Errorf("%w: %s/%s", errCatNoRun, key.project, key.id)
+	notRun := fmt.Errorf("%w: %s/%s", errCatNoRun, key.project, key.id)
+	if fi, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) || (err == nil && !fi.IsDir()) {
+		return nil, nil, notRun
+	}
+	e := c.entry(catRef{key: key, dir: dir})
+	l, err := c.restamp(e)
+	if errors.Is(err, fs.ErrNotExist) || (err == nil && !l.hasSeg) {
+		return nil, nil, notRun
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("server: read run %s/%s: %w", key.project, key.id, err)
 	}
-	e := c.entry(catRef{key: key, dir: dir})
 	e.mu.Lock()
-	c.updateLocked(e, st, true)
+	c.updateLocked(e, l, true)
 	if e.rd == nil {
 		err := e.sum.Err
 		e.mu.Unlock()

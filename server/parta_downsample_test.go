@@ -231,6 +231,9 @@ func TestPartADownsampleMatchesReference(t *testing.T) {
 		// Steps not evenly spaced, so bucket means are no raw step.
 		big = append(big, paPoint{step: float64(i*i) / 7, value: v, timeMs: base + int64(i)*7})
 	}
+	// The same points in step order take the engine's streaming path;
+	// shuffled, with overwrites, the merging one.
+	ordered := slices.Clone(big)
 	rng.Shuffle(len(big), func(i, j int) { big[i], big[j] = big[j], big[i] })
 	// Some steps written twice: the last write wins.
 	for i := range 20 {
@@ -238,11 +241,12 @@ func TestPartADownsampleMatchesReference(t *testing.T) {
 		big = append(big, paPoint{step: p.step, value: -1000 - float64(i), timeMs: p.timeMs + 5})
 	}
 	data := paWriteSeries(t, home, "ds", "reference-run", map[string][]paPoint{
-		"big":   big,
-		"five":  {{1, 1, base}, {2, math.NaN(), base + 1}, {3, 3, base + 2}, {4, math.Inf(-1), base + 3}, {5, 5, base + 4}},
-		"one":   {{42, 0.5, base}},
-		"nan64": paConst(64, math.NaN(), base),
-		"tiny":  {{0, 1e308, base}, {1, 1e308, base + 1}, {2, -1e308, base + 2}},
+		"big":     big,
+		"ordered": ordered,
+		"five":    {{1, 1, base}, {2, math.NaN(), base + 1}, {3, 3, base + 2}, {4, math.Inf(-1), base + 3}, {5, 5, base + 4}},
+		"one":     {{42, 0.5, base}},
+		"nan64":   paConst(64, math.NaN(), base),
+		"tiny":    {{0, 1e308, base}, {1, 1e308, base + 1}, {2, -1e308, base + 2}},
 	})
 	require.Len(t, data["big"], 1000)
 	h := paServer(t, home).Handler()
@@ -257,7 +261,7 @@ func TestPartADownsampleMatchesReference(t *testing.T) {
 		{0, 0, true, true}, {1, 998, true, true}, {3, 0, true, false}, {0, 255, false, true},
 		{256, 383, true, true}, {200, 700, true, true}, {999, 0, true, false}, {1000, 0, true, false},
 	}
-	for _, path := range []string{"big", "five", "one", "nan64", "no-such-path"} {
+	for _, path := range []string{"big", "ordered", "five", "one", "nan64", "no-such-path"} {
 		for _, n := range []int{1, 2, 3, 4, 7, 10, 64, 100, 127, 128, 129, 500, 999, 1000, 1001, 5000} {
 			for _, w := range wins {
 				target := fmt.Sprintf("/api/runs/ds/reference-run/metrics?path=%s&pointCount=%d", path, n)
