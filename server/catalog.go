@@ -224,11 +224,11 @@ type catEntry struct {
 	key catKey
 	dir string
 
-	mu     sync.Mutex // guards what follows; held while (re)loading
-	stamp  []catStamp
-	dirNs  int64 // the directory's mtime when stamp was listed
-	listNs int64 // when stamp was listed
-	loaded bool
+	mu      sync.Mutex // guards what follows; held while (re)loading
+	stamp   []catStamp
+	dirNs   int64 // the directory's mtime when stamp was listed
+	listNs  int64 // when stamp was listed
+	loaded  bool
 	sum     RunSummary // as read: Status is the recorded status, Live unset
 	live    bool
 	rd      *catReader // nil when not open
