@@ -683,3 +683,83 @@ func TestPartAStringSeriesPaging(t *testing.T) {
 }
 
 func paInt(v int) *int { return &v }
+
+// TestCatalogRestamp checks the cheap restat: while a run directory's
+// mtime is unchanged and was not racy when listed, only each writer's
+// newest segment is stat'ed; a racy listing is always listed again.
+func TestCatalogRestamp(t *testing.T) {
+	home := paFixtureCopy(t)
+	dir := filepath.Join(home, "projects", "vision", "runs", "calm-otter")
+	old := time.Now().Add(-time.Hour)
+	setTimes := func(tm time.Time) {
+		require.NoError(t, filepath.WalkDir(home, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			return os.Chtimes(p, tm, tm)
+		}))
+	}
+	setTimes(old)
+	c, err := newCatalog(home)
+	require.NoError(t, err)
+	defer c.close()
+	_, err = c.scan()
+	require.NoError(t, err)
+	require.EqualValues(t, 3, c.loads.Load())
+
+	// A file appears while the directory's mtime stays as it was (what a
+	// coarse timestamp allows): the cheap path does not list, so it is not
+	// seen — proof the cheap path is the one taken.
+	extra := filepath.Join(dir, "00000002-0000000000000001.seg")
+	require.NoError(t, paCopyFile(filepath.Join(dir, "00000001-0000000000000002.seg"), extra))
+	require.NoError(t, os.Chtimes(extra, old, old))
+	require.NoError(t, os.Chtimes(dir, old, old))
+	_, err = c.scan()
+	require.NoError(t, err)
+	require.EqualValues(t, 3, c.loads.Load())
+
+	// The newest segment of a writer changes: the run is listed and read
+	// again, and the new file is in its stamp.
+	require.NoError(t, os.Chtimes(filepath.Join(dir, "00000001-0000000000000002.seg"), old, time.Now()))
+	_, err = c.scan()
+	require.NoError(t, err)
+	require.EqualValues(t, 4, c.loads.Load())
+	c.mu.Lock()
+	e := c.entries[catKey{"vision", "calm-otter"}]
+	c.mu.Unlock()
+	e.mu.Lock()
+	require.Contains(t, e.stamp, catStamp{name: "00000002-0000000000000001.seg", size: paSize(t, extra), mtimeNs: old.UnixNano()})
+	e.mu.Unlock()
+
+	// A sealed segment that changes is not looked at (it never does).
+	require.NoError(t, os.Chtimes(filepath.Join(dir, "00000001-0000000000000001.seg"), old, time.Now()))
+	_, err = c.scan()
+	require.NoError(t, err)
+	require.EqualValues(t, 4, c.loads.Load())
+
+	// The directory changes: listed again, the changed file seen.
+	require.NoError(t, os.Chtimes(dir, old, old.Add(time.Second)))
+	_, err = c.scan()
+	require.NoError(t, err)
+	require.EqualValues(t, 5, c.loads.Load())
+
+	// A directory listed within catRacyNs of its last change is listed
+	// on every look: a file slipping in under the same mtime is seen.
+	now := time.Now()
+	require.NoError(t, os.Chtimes(dir, now, now))
+	_, err = c.scan()
+	require.NoError(t, err)
+	require.EqualValues(t, 5, c.loads.Load(), "same files")
+	require.NoError(t, os.Remove(extra))
+	require.NoError(t, os.Chtimes(dir, now, now))
+	_, err = c.scan()
+	require.NoError(t, err)
+	require.EqualValues(t, 6, c.loads.Load())
+}
+
+func paSize(t *testing.T, p string) int64 {
+	t.Helper()
+	fi, err := os.Stat(p)
+	require.NoError(t, err)
+	return fi.Size()
+}
