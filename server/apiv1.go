@@ -544,6 +544,9 @@ func (v *apiV1) listProjects(w http.ResponseWriter, r *http.Request, g keyGrant)
 	if e := v1Authorize(g, ws); e != nil {
 		return e
 	}
+	if _, err := v.projectDir(ws, ""); err != nil {
+		return v1BadRequest("%v", err)
+	}
 	out := []v1ProjectJSON{}
 	for _, p := range v.projectsOf(ws) {
 		out = append(out, v1ProjectJSON{p})

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -425,6 +426,23 @@ func v1Serve(h http.Handler, method, target, key string, body []byte, contentTyp
 	return rec
 }
 
+// v1NewReq builds a request with a JSON body (none when body is "").
+func v1NewReq(method, target, body string) *http.Request {
+	req := httptest.NewRequest(method, target, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return req
+}
+
+// v1ServeReq runs req through h in memory.
+func v1ServeReq(h http.Handler, req *http.Request) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+// v1CreateRun creates run ws/proj/id with a "*" key and returns its id.
 func v1CreateRun(t testing.TB, h http.Handler, ws, proj, id string) string {
 	t.Helper()
 	rec := v1Serve(h, "POST", "/api/v1/runs", v1TestKey,

@@ -641,7 +641,7 @@ func (d *jsonDec) number() (float64, error) {
 		return 0, err
 	}
 	if integer {
-		if n, ok := jsonSmallInt(tok); ok {
+		if n, ok := jsonSmallInt(tok); ok && (n != 0 || tok[0] != '-') { // "-0" is -0.0
 			return float64(n), nil
 		}
 	}
