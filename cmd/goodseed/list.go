@@ -1,0 +1,121 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/goodseed/goodseed-go/server"
+)
+
+func init() {
+	register(&command{
+		name:     "list",
+		synopsis: "goodseed list [DIR] [-p PROJECT]",
+		summary: `List the projects under DIR with their run counts and when each last changed,
+or, with -p, the runs of one project, newest first: state, id, name and creation
+time (UTC). The state is running, finished or failed as the run recorded it, or
+crashed for a run that says running while no process writes it.`,
+		help: `Flags:
+  -p, --project P   list the runs of project P (e.g. vision or workspace/project)
+
+Examples:
+  goodseed list
+  goodseed list -p vision
+  goodseed list /data/goodseed -p acme/research
+`,
+		run: runList,
+	})
+}
+
+// shortTime renders t as the Python CLI does: the first 19 characters of
+// its ISO form (UTC, to the second).
+func shortTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02T15:04:05")
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, word)
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+func runList(e *env, args []string) error {
+	fs := newFlags("list")
+	var project string
+	fs.StringVar(&project, "p", "", "")
+	fs.StringVar(&project, "project", "", "")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	home, err := e.home(pos)
+	if err != nil {
+		return err
+	}
+	if fi, err := os.Stat(filepath.Join(home, "projects")); err != nil || !fi.IsDir() {
+		fmt.Fprintf(e.stdout, "Projects directory does not exist: %s\n", filepath.Join(home, "projects"))
+		return nil
+	}
+	w := e.stdout
+	if project == "" {
+		ps, err := server.ListProjects(home)
+		if err != nil {
+			return err
+		}
+		if len(ps) == 0 {
+			fmt.Fprintln(w, "No projects found.")
+			return nil
+		}
+		for _, p := range ps {
+			fmt.Fprintf(w, "  %s  (%s, last modified: %s)\n", p.Name, plural(p.RunCount, "run"), shortTime(p.LastModified))
+		}
+		fmt.Fprintf(w, "\n%d project(s)\n", len(ps))
+		return nil
+	}
+	all, err := server.ListRuns(home)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, r := range all {
+		if r.Project != project {
+			continue
+		}
+		n++
+		if r.Err != nil {
+			fmt.Fprintf(w, "  [unreadable] %s\n      error: %v\n", r.RunID, r.Err)
+			continue
+		}
+		trashed := ""
+		if r.Trashed {
+			trashed = "  (trashed)"
+		}
+		status := string(r.Status)
+		if status == "" {
+			status = "unknown"
+		}
+		fmt.Fprintf(w, "  [%s] %s%s\n", status, r.RunID, trashed)
+		if r.Name != "" {
+			fmt.Fprintf(w, "      name: %s\n", r.Name)
+		}
+		created := r.CreatedRaw
+		if !r.Created.IsZero() {
+			created = shortTime(r.Created)
+		} else if created == "" {
+			created = "-"
+		}
+		fmt.Fprintf(w, "      created: %s\n", created)
+	}
+	if n == 0 {
+		fmt.Fprintf(w, "No runs found in project '%s'.\n", project)
+		return nil
+	}
+	fmt.Fprintf(w, "\n%d run(s) in %s\n", n, project)
+	return nil
+}
