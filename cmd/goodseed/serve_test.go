@@ -36,7 +36,9 @@ func startServe(t *testing.T, vars map[string]string, realSignals bool, args ...
 		t.Cleanup(func() { notifyContext = old })
 	}
 	s := &served{out: &syncBuffer{}, errOut: &syncBuffer{}, done: make(chan int, 1)}
-	go func() { s.done <- run(append([]string{"serve"}, args...), s.out, s.errOut, func(k string) string { return vars[k] }) }()
+	go func() {
+		s.done <- run(append([]string{"serve"}, args...), s.out, s.errOut, func(k string) string { return vars[k] })
+	}()
 	re := regexp.MustCompile(`View your runs at https://app\.goodseed\.ai/local\?port=(\d+)\n`)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
