@@ -216,6 +216,9 @@ func report(id, dir string) error {
 	fmt.Printf("  go run ./cmd/gsinspect verify quickstart/%s   # every checksum\n", id)
 	fmt.Printf("  go run ./cmd/gsinspect plot quickstart/%s --path train/loss --path train/accuracy -o loss.svg\n", id)
 	fmt.Printf("  read it from Go: run.OpenReadOnly(%q, run.Options{Project: \"quickstart\"})\n", id)
+	fmt.Printf("\nServe it to GoodSeed's web UI (local read API on 127.0.0.1:8765):\n")
+	fmt.Printf("  go run ./cmd/goodseed serve\n")
+	fmt.Printf("  go run ./cmd/goodseed list -p quickstart\n")
 	return nil
 }
 
