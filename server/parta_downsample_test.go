@@ -137,8 +137,9 @@ func paSameFloat(a, b float64) bool {
 }
 
 // paCompareDown checks a response body against the reference.
-func paCompareDown(t *testing.T, body, path string, want paRefResult) {
+func paCompareDown(t *testing.T, target, body, path string, want paRefResult) {
 	t.Helper()
+	const pf = "%s: %s (point %d)"
 	var got struct {
 		Points      []map[string]any `json:"points"`
 		First       int              `json:"firstPointIndex"`
@@ -147,26 +148,28 @@ func paCompareDown(t *testing.T, body, path string, want paRefResult) {
 		Downsampled bool             `json:"downsampled"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(body), &got), body)
-	require.Equal(t, want.first, got.First, "firstPointIndex")
-	require.Equal(t, want.last, got.Last, "lastPointIndex")
-	require.Equal(t, want.total, got.Total, "totalCount")
-	require.Equal(t, want.downsampled, got.Downsampled, "downsampled")
-	require.Len(t, got.Points, len(want.points))
+	require.Equal(t, want.first, got.First, pf, target, "firstPointIndex", -1)
+	require.Equal(t, want.last, got.Last, pf, target, "lastPointIndex", -1)
+	require.Equal(t, want.total, got.Total, pf, target, "totalCount", -1)
+	require.Equal(t, want.downsampled, got.Downsampled, pf, target, "downsampled", -1)
+	require.Len(t, got.Points, len(want.points), pf, target, "points", -1)
 	for i, w := range want.points {
 		g := got.Points[i]
-		require.Len(t, g, 7, "point %d fields", i)
-		require.Equal(t, path, g["path"])
+		require.Len(t, g, 7, pf, target, "fields", i)
+		require.Equal(t, path, g["path"], pf, target, "path", i)
 		for _, f := range []struct {
 			name string
 			want float64
 		}{{"step", w.step}, {"value", w.value}, {"minY", w.minY}, {"maxY", w.maxY}} {
 			gv := paJSONFloat(t, g[f.name])
-			require.True(t, paSameFloat(f.want, gv), "point %d %s: want %v, got %v", i, f.name, f.want, gv)
+			if !paSameFloat(f.want, gv) {
+				t.Fatalf(pf+": want %v, got %v", target, f.name, i, f.want, gv)
+			}
 		}
-		require.Equal(t, w.downsampled, g["downsampled"], "point %d downsampled", i)
+		require.Equal(t, w.downsampled, g["downsampled"], pf, target, "downsampled", i)
 		lt, err := time.Parse(time.RFC3339Nano, g["logged_at"].(string))
 		require.NoError(t, err)
-		require.Equal(t, w.timeMs, lt.UnixMilli(), "point %d logged_at", i)
+		require.Equal(t, w.timeMs, lt.UnixMilli(), pf, target, "logged_at", i)
 	}
 }
 
@@ -262,7 +265,7 @@ func TestPartADownsampleMatchesReference(t *testing.T) {
 		{256, 383, true, true}, {200, 700, true, true}, {999, 0, true, false}, {1000, 0, true, false},
 	}
 	for _, path := range []string{"big", "ordered", "five", "one", "nan64", "no-such-path"} {
-		for _, n := range []int{1, 2, 3, 4, 7, 10, 64, 100, 127, 128, 129, 500, 999, 1000, 1001, 5000} {
+		for _, n := range []int{1, 2, 3, 7, 64, 127, 128, 129, 999, 1000, 1001} {
 			for _, w := range wins {
 				target := fmt.Sprintf("/api/runs/ds/reference-run/metrics?path=%s&pointCount=%d", path, n)
 				if w.hasFirst {
@@ -272,9 +275,7 @@ func TestPartADownsampleMatchesReference(t *testing.T) {
 					target += fmt.Sprintf("&lastPointIndex=%d", w.last)
 				}
 				want := paRefDownsample(data[path], w.first, w.last, w.hasFirst, w.hasLast, n)
-				t.Run(fmt.Sprintf("%s/%d/%+v", path, n, w), func(t *testing.T) {
-					paCompareDown(t, paGet(t, h, target), path, want)
-				})
+				paCompareDown(t, target, paGet(t, h, target), path, want)
 			}
 		}
 	}
