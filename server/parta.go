@@ -33,7 +33,25 @@ import (
 // each segment is then decoded once and checked with the run package's
 // rules (400), and the run directory is resolved with Server.runDir, which
 // refuses symlinks leading out of the home (404, as for a run that does not
-// exist).
+// exist). Literal "." and ".." segments and "//" never get here: the
+// ServeMux answers them with a redirect to the cleaned path.
+//
+// The bytes are those of the Python server's json.dumps (parta_json.go).
+// Where http-api.md leaves an answer open, the Python server's is kept; where
+// it had none or a broken one, this is ours:
+//
+//   - /api/runs adds "crashed": a run that says running while no writer holds
+//     its LOCK is "status": "failed" (the web UI knows running, finished and
+//     failed) with "crashed": true; closed_at is null unless the run finished
+//     or failed (a resumed run keeps its earlier closed_at in meta).
+//   - configs with a string set (tags) or a datetime: a sorted array and an
+//     ISO string (the Python server answers 500).
+//   - trash and restore of a run a live writer holds: 409 (see partA.trash).
+//   - an empty query value counts as absent (as in Python); pointCount below
+//     1 is 400 (Python never answers); negative limit, offset or tail are
+//     400; offset applies without limit too (Python ignores it then).
+//   - a response that skipped damaged blocks says so in X-Goodseed-Damage;
+//     damaged bytes are never served.
 
 func init() {
 	routeSetters = append(routeSetters, func(s *Server, mux *http.ServeMux) error {
