@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -182,17 +183,25 @@ func paReadError(w http.ResponseWriter, err error, damage *[]string) error {
 	return err
 }
 
-func paSetDamage(w http.ResponseWriter, damage []string) {
+func paSetDamage(w http.ResponseWriter, dir string, damage []string) {
 	if len(damage) == 0 {
 		return
 	}
-	msg := strings.Join(damage, "; ")
-	msg = strings.Map(func(r rune) rune {
+	var msgs []string
+	for _, d := range damage {
+		for _, m := range strings.Split(d, "\n") { // errors.Join
+			m = strings.ReplaceAll(m, dir+string(filepath.Separator), "")
+			if !slices.Contains(msgs, m) {
+				msgs = append(msgs, m)
+			}
+		}
+	}
+	msg := strings.Map(func(r rune) rune {
 		if r < ' ' || r > '~' {
 			return ' '
 		}
 		return r
-	}, msg)
+	}, strings.Join(msgs, "; "))
 	if len(msg) > 2000 {
 		msg = msg[:2000] + "..."
 	}
@@ -228,7 +237,7 @@ func paMetrics(w http.ResponseWriter, r *http.Request, sr *catReader, q url.Valu
 			return err
 		}
 	}
-	paSetDamage(w, damage)
+	paSetDamage(w, sr.rd.Dir(), damage)
 	return paStream(w, r, `{"metrics": [`, "]}", func(bw *bufio.Writer, buf []byte) []byte {
 		var ts paTimes
 		first := true
@@ -320,7 +329,7 @@ func paDownsample(w http.ResponseWriter, sr *catReader, q url.Values, path strin
 	if err := paReadError(w, err, &damage); err != nil {
 		return err
 	}
-	paSetDamage(w, damage)
+	paSetDamage(w, sr.rd.Dir(), damage)
 	if res.TotalCount == 0 {
 		res = series.DownResult{}
 	}
@@ -402,7 +411,7 @@ func paStringSeries(w http.ResponseWriter, r *http.Request, sr *catReader, q url
 			all = append(all, paStringPoint{sp, c.Steps[i], c.Values[i], c.TimesMs[i]})
 		}
 	}
-	paSetDamage(w, damage)
+	paSetDamage(w, sr.rd.Dir(), damage)
 	total := len(all)
 	page := all
 	switch {

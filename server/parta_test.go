@@ -763,3 +763,49 @@ func paSize(t *testing.T, p string) int64 {
 	require.NoError(t, err)
 	return fi.Size()
 }
+
+// TestPartADamagedBlock: a flipped bit in a segment costs the points of
+// that block only; the response says which block was skipped, and every
+// point it serves is one the run really holds.
+func TestPartADamagedBlock(t *testing.T) {
+	clean := paServer(t, paFixture(t)).Handler()
+	home := paFixtureCopy(t)
+	seg := filepath.Join(home, "projects", "vision", "runs", "bold-falcon", "00000001-0000000000000001.seg")
+	b, err := os.ReadFile(seg)
+	require.NoError(t, err)
+	b[len(b)/2] ^= 0x40
+	require.NoError(t, os.WriteFile(seg, b, 0o644))
+	h := paServer(t, home).Handler()
+
+	type pt struct {
+		Path  string
+		Step  float64
+		Value any
+	}
+	decode := func(body string) map[string]any {
+		var m struct{ Metrics []pt }
+		require.NoError(t, json.Unmarshal([]byte(body), &m))
+		out := map[string]any{}
+		for _, p := range m.Metrics {
+			out[fmt.Sprintf("%s@%v", p.Path, p.Step)] = p.Value
+		}
+		return out
+	}
+	want := decode(paGet(t, clean, "/api/runs/vision/bold-falcon/metrics"))
+	rec := paDo(t, h, http.MethodGet, "/api/runs/vision/bold-falcon/metrics")
+	require.Equal(t, http.StatusOK, rec.Code)
+	dmg := rec.Header().Get(paDamageHeader)
+	require.Contains(t, dmg, "00000001-0000000000000001.seg at offset")
+	require.Contains(t, dmg, "checksum mismatch")
+	require.NotContains(t, dmg, home, "no absolute paths")
+	require.Equal(t, 1, strings.Count(dmg, "at offset"), "each damaged block once: %s", dmg)
+	got := decode(rec.Body.String())
+	require.Less(t, len(got), len(want))
+	require.NotEmpty(t, got)
+	for k, v := range got {
+		require.Equal(t, want[k], v, k)
+	}
+	rec = paDo(t, h, http.MethodGet, "/api/runs/vision/bold-falcon/metrics?path=train/loss&pointCount=5")
+	require.Equal(t, http.StatusOK, rec.Code)
+	require.NotEmpty(t, rec.Header().Get(paDamageHeader))
+}
