@@ -74,8 +74,8 @@ var batchPool = sync.Pool{New: func() any { return &ingestBatch{index: map[strin
 func getBatch() *ingestBatch { return batchPool.Get().(*ingestBatch) }
 
 func putBatch(b *ingestBatch) {
-	if cap(b.points) > 1<<20 {
-		return // let an outsized batch go
+	if cap(b.points) > 1<<16 || len(b.paths) > 1<<12 {
+		return // let an outsized batch go rather than keep its memory
 	}
 	clear(b.points[:cap(b.points)]) // drop text references
 	b.points = b.points[:0]

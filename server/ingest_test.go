@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -333,17 +332,12 @@ func TestIngestBodyLimits(t *testing.T) {
 	require.Equal(t, http.StatusRequestEntityTooLarge, status, "%s", body)
 	require.Contains(t, string(body), "Request.TooLarge")
 
-	// A gzip bomb: 64 MiB of spaces compress to ~64 KiB; expanding stops
-	// at the limit and answers 413.
-	var bomb bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&bomb, gzip.BestCompression)
-	chunk := bytes.Repeat([]byte(" "), 1<<20)
-	for range 64 {
-		_, _ = zw.Write(chunk)
-	}
-	require.NoError(t, zw.Close())
-	require.Less(t, bomb.Len(), 1<<20)
-	req, _ := http.NewRequest(http.MethodPost, c.base+"/api/v1/runs/"+id+"/ingest", bytes.NewReader(bomb.Bytes()))
+	// A gzip bomb: 64 members of 1 MiB of spaces, ~1 KiB each (gzip
+	// readers concatenate members); expanding stops at the limit: 413.
+	mib := v1PyGzip(t, bytes.Repeat([]byte(" "), 1<<20))
+	bomb := bytes.Repeat(mib, 64)
+	require.Less(t, len(bomb), 1<<20)
+	req, _ := http.NewRequest(http.MethodPost, c.base+"/api/v1/runs/"+id+"/ingest", bytes.NewReader(bomb))
 	req.Header.Set("Authorization", "Bearer "+v1TestKey)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Content-Encoding", "gzip")
@@ -351,11 +345,24 @@ func TestIngestBodyLimits(t *testing.T) {
 	require.Equal(t, http.StatusRequestEntityTooLarge, status, "%s", body)
 	require.Contains(t, string(body), "gzip-expanded")
 
-	// Exactly 16 MiB expanded is fine: a valid body padded with spaces.
+	// Exactly 16 MiB expanded is fine: a valid body followed by 16 MiB
+	// less its length of spaces, in members of the same kind.
 	valid := v1PyIngestJSON([]string{v1PyMetricPoint("a", 1, 1, 1)})
-	padded := append(valid, bytes.Repeat([]byte(" "), MaxBodyBytes-len(valid))...)
-	status, body = c.post("/api/v1/runs/"+id+"/ingest", padded, "application/json", true)
+	exact := append(v1PyGzip(t, valid), bytes.Repeat(mib, 15)...)
+	exact = append(exact, v1PyGzip(t, bytes.Repeat([]byte(" "), 1<<20-len(valid)))...)
+	req, _ = http.NewRequest(http.MethodPost, c.base+"/api/v1/runs/"+id+"/ingest", bytes.NewReader(exact))
+	req.Header.Set("Authorization", "Bearer "+v1TestKey)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Encoding", "gzip")
+	status, body = c.do(req)
 	require.Equal(t, http.StatusOK, status, "%s", body)
+	// One byte more is too much.
+	req, _ = http.NewRequest(http.MethodPost, c.base+"/api/v1/runs/"+id+"/ingest", bytes.NewReader(append(exact, v1PyGzip(t, []byte(" "))...)))
+	req.Header.Set("Authorization", "Bearer "+v1TestKey)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Encoding", "gzip")
+	status, body = c.do(req)
+	require.Equal(t, http.StatusRequestEntityTooLarge, status, "%s", body)
 
 	// Broken gzip: 400.
 	status, body = c.post("/api/v1/runs/"+id+"/ingest", []byte("not gzip at all"), "application/json", false)

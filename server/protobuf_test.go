@@ -158,7 +158,11 @@ func FuzzDecodeProtobufIngest(f *testing.F) {
 		var re []byte
 		for _, p := range got {
 			msg := pbLen(1, []byte(p.Path))
-			msg = append(msg, pbVarint(2, uint64(int64(p.Step)))...)
+			step := int64(math.MaxInt64) // float64(MaxInt64) rounds up to 2^63, beyond int64
+			if p.Step < 1<<63 {
+				step = int64(p.Step)
+			}
+			msg = append(msg, pbVarint(2, uint64(step))...)
 			if p.TimeMs != ingestNoTime {
 				msg = append(msg, pbVarint(3, uint64(p.TimeMs))...)
 			}
