@@ -649,20 +649,29 @@ func (c *catalog) acquire(key catKey, dir string) (*catReader, *catEntry, error)
 	}
 	e.mu.Lock()
 	c.updateLocked(e, l, true)
-	if e.rd == nil {
-		err := e.sum.Err
-		e.mu.Unlock()
-		if err == nil {
-			err = errors.New("server: catalog closed")
-		}
-		return nil, nil, fmt.Errorf("server: open run %s/%s: %w", key.project, key.id, err)
+	sr, sumErr, dropped := e.rd, e.sum.Err, e.dropped
+	if sr != nil {
+		sr.refs.Add(1)
+		e.lastUse = c.tick.Add(1)
 	}
-	sr := e.rd
-	sr.refs.Add(1)
-	e.lastUse = c.tick.Add(1)
 	e.mu.Unlock()
-	c.evict()
-	return sr, e, nil
+	switch {
+	case sr != nil:
+		c.evict()
+		return sr, e, nil
+	case sumErr != nil:
+		return nil, nil, fmt.Errorf("server: open run %s/%s: %w", key.project, key.id, sumErr)
+	case dropped:
+		// A scan that did not see the run (created after its walk) took
+		// the entry out meanwhile, or the catalog closed: this request
+		// reads with a reader of its own.
+		rd, err := engine.OpenReader(dir, nil)
+		if err != nil {
+			return nil, nil, fmt.Errorf("server: open run %s/%s: %w", key.project, key.id, err)
+		}
+		return newCatReader(rd), e, nil
+	}
+	return nil, nil, fmt.Errorf("server: open run %s/%s: no reader", key.project, key.id)
 }
 
 // invalidate makes the next look at e reload it.

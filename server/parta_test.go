@@ -809,3 +809,25 @@ func TestPartADamagedBlock(t *testing.T) {
 	require.Equal(t, http.StatusOK, rec.Code)
 	require.NotEmpty(t, rec.Header().Get(paDamageHeader))
 }
+
+// TestCatalogDroppedEntryStillServes: a run the catalog dropped while a
+// request was reading it (a scan whose walk did not see it) is still
+// served, and a catalog that closed serves requests still coming in.
+func TestCatalogDroppedEntryStillServes(t *testing.T) {
+	home := paFixtureCopy(t)
+	c, err := newCatalog(home)
+	require.NoError(t, err)
+	key := catKey{"vision", "bold-falcon"}
+	dir := filepath.Join(c.home, "projects", "vision", "runs", "bold-falcon")
+	e := c.entry(catRef{key: key, dir: dir})
+	c.drop(e) // what scan does to an entry its walk did not see
+	sr, _, err := c.acquire(key, dir)
+	require.NoError(t, err)
+	require.Contains(t, sr.rd.Meta(), catMetaName)
+	sr.release()
+	require.NoError(t, c.close())
+	sr, _, err = c.acquire(key, dir)
+	require.NoError(t, err)
+	require.Equal(t, "baseline resnet", sr.rd.Meta()[catMetaName].Val)
+	sr.release()
+}
