@@ -3,10 +3,27 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/goodseed/goodseed-go/engine"
 )
+
+// created reads a run's meta created_at straight from the engine, as list
+// should print it: UTC, to the second. (The fixture is regenerated with
+// new times by GOODSEED_WRITE_GOLDEN=1 go test ./server.)
+func created(t *testing.T, home, project, id string) string {
+	t.Helper()
+	rd, err := engine.OpenReader(filepath.Join(home, "projects", filepath.FromSlash(project), "runs", id), nil)
+	require.NoError(t, err)
+	defer rd.Close()
+	c, err := time.Parse(time.RFC3339Nano, rd.Meta()["created_at"].Val)
+	require.NoError(t, err)
+	return c.UTC().Format("2006-01-02T15:04:05")
+}
 
 func TestListProjects(t *testing.T) {
 	home := fixtureHome(t)
@@ -28,20 +45,21 @@ func TestListRuns(t *testing.T) {
 	home := fixtureHome(t)
 	code, out, errOut := runCmd(t, nil, "list", "-p", "vision", home)
 	require.Equal(t, exitOK, code, errOut)
-	require.Equal(t, `  [failed] calm-otter  (trashed)
+	require.Equal(t, strings.NewReplacer("C1", created(t, home, "vision", "calm-otter"), "C2", created(t, home, "vision", "bold-falcon")).Replace(
+		`  [failed] calm-otter  (trashed)
       name: lr sweep 3e-3
-      created: 2026-11-27T23:07:25
+      created: C1
   [finished] bold-falcon
       name: baseline resnet
-      created: 2026-11-27T23:07:25
+      created: C2
 
 2 run(s) in vision
-`, out)
+`), out)
 	code, out, _ = runCmd(t, map[string]string{"GOODSEED_HOME": home}, "list", "--project", "ws/proj")
 	require.Equal(t, exitOK, code)
 	require.Equal(t, `  [crashed] quiet-heron
       name: long job
-      created: 2026-11-27T23:07:25
+      created: `+created(t, home, "ws/proj", "quiet-heron")+`
 
 1 run(s) in ws/proj
 `, out)
@@ -69,4 +87,18 @@ func TestListUsage(t *testing.T) {
 	require.Equal(t, exitUsage, code)
 	require.Contains(t, errOut, "flag provided but not defined: -bogus")
 	require.Contains(t, errOut, "Usage: goodseed list")
+}
+
+func TestListUnreadableRun(t *testing.T) {
+	home := fixtureHome(t)
+	src := filepath.Join(home, "projects", "ws", "proj", "runs", "quiet-heron", "00000001-0000000000000001.seg")
+	b, err := os.ReadFile(src)
+	require.NoError(t, err)
+	b[9] ^= 0x08 // the segment's major version: unknown to this build
+	require.NoError(t, os.WriteFile(src, b, 0o644))
+	code, out, _ := runCmd(t, nil, "list", home, "-p", "ws/proj")
+	require.Equal(t, exitOK, code)
+	require.True(t, strings.HasPrefix(out, "  [unreadable] quiet-heron\n      error: "), out)
+	require.Contains(t, out, "version")
+	require.True(t, strings.HasSuffix(out, "\n1 run(s) in ws/proj\n"), out)
 }
