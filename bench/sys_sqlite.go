@@ -22,7 +22,10 @@ import (
 // behaviour: a (series, step) written again overwrites its value (an upsert
 // on the primary key), points carry the wall-clock time they were logged
 // (REAL seconds, as Python's time.time()), and y is REAL NOT NULL — which is
-// why a NaN fails there (SQLite turns NaN into NULL).
+// why a NaN fails there (SQLite turns NaN into NULL). The point tables are
+// WITHOUT ROWID, clustered on (series_id, step): that lands at 39–40 bytes
+// a point on the realistic mix, inside the 37–41 the client's own files
+// measure, where a rowid table beside its key index takes about 57.
 //
 // It is given the best a user gets from that design: WAL mode with
 // synchronous=NORMAL, a 64 MiB page cache, prepared statements, and one
