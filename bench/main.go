@@ -38,6 +38,7 @@ func command(args []string, stdout, stderr io.Writer) int {
 	chart := fs.String("chart", "chart.svg", "draw the SVG chart here (\"\" for none)")
 	only := fs.String("only", "", "comma-separated workloads to run: "+strings.Join(workloadNames, ","))
 	dir := fs.String("dir", "", "scratch directory (default: a new temporary one, removed at the end)")
+	commit := fs.String("commit", "", "the commit measured, for the record (default: git rev-parse HEAD)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -67,6 +68,9 @@ func command(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	meta := newMeta(cfg)
+	if *commit != "" {
+		meta.Commit = *commit
+	}
 	fmt.Fprintf(stdout, "GoodSeed Go benchmark harness — %s, %s, %d CPUs (%s), commit %s, quick=%v\n",
 		meta.Date, meta.GoVersion, meta.CPUs, meta.CPU, meta.Commit, meta.Quick)
 	WriteTables(stdout, results, probes, cfg.Sizes)
