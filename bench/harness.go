@@ -287,9 +287,15 @@ func (h *harness) runOne(w string, sys System) (res Result) {
 }
 
 func failed(r Result, err error) Result {
-	r.Status, r.CrossCheck = statusFail, err.Error()
+	msg := err.Error()
+	if len(msg) > maxErrorChars { // a reader's error can name every damaged block
+		msg = msg[:maxErrorChars] + "…"
+	}
+	r.Status, r.CrossCheck = statusFail, msg
 	return r
 }
+
+const maxErrorChars = 400
 
 func notApplicable(r Result, why string) Result {
 	r.Status, r.CrossCheck, r.Figures = statusNA, why, nil
