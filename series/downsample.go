@@ -8,7 +8,7 @@ type DownPoint struct {
 	Value       float64 // mean of the bucket's finite values (NaN if none)
 	MinY, MaxY  float64 // NaN if the bucket has no finite value
 	Downsampled bool
-	TimeMs      int64 // logged_at of the bucket's middle point, index first+(count-1)/2
+	TimeMs      int64 // logged_at of the bucket's middle point, index b+count/2
 }
 
 // DownResult is a downsampled window.
@@ -35,7 +35,8 @@ type DownResult struct {
 // and each bucket becomes one point: Step = mean of its steps, Value = mean
 // of its finite values, MinY/MaxY = min/max of its finite values (all three
 // NaN when it has none), Downsampled true, TimeMs of its middle point (index
-// b+(count-1)/2, the lower middle). Then the raw first point of the window is
+// b+count/2, the upper middle of an even bucket, as GoodSeed's server picks
+// bucket[n//2]). Then the raw first point of the window is
 // prepended when its step differs from the first bucket's step, and the raw
 // last point appended when its step differs from the last bucket's step
 // (bookends, raw as above). Means are sum/count in float64; when a sum
@@ -153,7 +154,7 @@ func rawPoint(c *MetricColumns, i int) DownPoint {
 // bucketPoint summarises points [b, e).
 func bucketPoint(c *MetricColumns, b, e int) DownPoint {
 	steps, vals := c.Steps[b:e], c.Values[b:e]
-	p := DownPoint{Downsampled: true, TimeMs: c.TimesMs[b+(e-b-1)/2]}
+	p := DownPoint{Downsampled: true, TimeMs: c.TimesMs[b+(e-b)/2]}
 	p.Step = mean(steps, false)
 	p.Value, p.MinY, p.MaxY = finiteStats(vals)
 	return p

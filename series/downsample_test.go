@@ -80,22 +80,22 @@ func TestDownsampleBuckets(t *testing.T) {
 	nan := math.NaN()
 	samePoints(t, r.Points, []DownPoint{
 		{0, 1, 1, 1, false, 100},        // bookend: step 0 ≠ mean step 1.5
-		{1.5, 3, 1, 6, true, 101},       // middle of 0..3 is index 1
-		{5.5, nan, nan, nan, true, 105}, // no finite value
-		{8.5, 15, 10, 20, true, 108},    // short last bucket
+		{1.5, 3, 1, 6, true, 102},       // middle of 0..3 is index 2 (bucket[n//2])
+		{5.5, nan, nan, nan, true, 106}, // no finite value
+		{8.5, 15, 10, 20, true, 109},    // short last bucket
 		{9, 20, 20, 20, false, 109},     // bookend
 	})
 	// k=1 never happens (window > N), k=2: 4 points to N=2 → two buckets of 2.
 	c = cols([]float64{0, 0, 5, 5}, []float64{1, 3, 5, 7})
 	r = Downsample(c, 0, -1, 3)
 	// 4 > 3 → k=2 → buckets {0,0} {5,5}: steps equal the raw ends, so no bookends.
-	samePoints(t, r.Points, []DownPoint{{0, 2, 1, 3, true, 100}, {5, 6, 5, 7, true, 102}})
+	samePoints(t, r.Points, []DownPoint{{0, 2, 1, 3, true, 101}, {5, 6, 5, 7, true, 103}})
 	// A window not starting at 0: bucket edges are relative to the window.
 	c = cols(seq(20), seq(20))
 	r = Downsample(c, 3, 10, 4) // 8 points, k=2
 	samePoints(t, r.Points, []DownPoint{
-		{3, 3, 3, 3, false, 103}, {3.5, 3.5, 3, 4, true, 103}, {5.5, 5.5, 5, 6, true, 105},
-		{7.5, 7.5, 7, 8, true, 107}, {9.5, 9.5, 9, 10, true, 109}, {10, 10, 10, 10, false, 110},
+		{3, 3, 3, 3, false, 103}, {3.5, 3.5, 3, 4, true, 104}, {5.5, 5.5, 5, 6, true, 106},
+		{7.5, 7.5, 7, 8, true, 108}, {9.5, 9.5, 9, 10, true, 110}, {10, 10, 10, 10, false, 110},
 	})
 }
 
@@ -150,7 +150,7 @@ func naiveDownsample(c *MetricColumns, first, last, n int) []DownPoint {
 		if nv > 0 {
 			avg = vs / float64(nv)
 		}
-		out = append(out, DownPoint{ss / float64(e-b+1), avg, lo, hi, true, c.TimesMs[b+(e-b)/2]})
+		out = append(out, DownPoint{ss / float64(e-b+1), avg, lo, hi, true, c.TimesMs[b+(e-b+1)/2]})
 	}
 	if c.Steps[first] != out[0].Step {
 		out = append([]DownPoint{{c.Steps[first], c.Values[first], c.Values[first], c.Values[first], false, c.TimesMs[first]}}, out...)

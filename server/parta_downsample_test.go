@@ -40,10 +40,9 @@ type paRefResult struct {
 }
 
 // paRefMiddle picks a bucket's middle point: of cnt points starting at b,
-// the lower middle, as the engine documents (series.Downsample). The
-// Python server takes bucket[cnt//2], the upper middle of an even bucket;
-// http-api.md says only "its middle point".
-func paRefMiddle(b, cnt int) int { return b + (cnt-1)/2 }
+// bucket[cnt//2] as the Python server takes it (the upper middle of an even
+// bucket; http-api.md says only "its middle point").
+func paRefMiddle(b, cnt int) int { return b + cnt/2 }
 
 // paRefDownsample: the window [first, last] of pts (sorted by step), with
 // hasFirst/hasLast saying whether the request gave them.

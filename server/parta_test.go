@@ -175,16 +175,13 @@ func TestPartAPathTraversal(t *testing.T) {
 		require.NotContains(t, rec.Body.String(), "baseline", "%s served data", tc.target)
 	}
 	// Literal dot segments and empty segments never reach Part A: the
-	// ServeMux redirects them to the lexically cleaned path (no file is
-	// touched by that); following the redirect lands on a 404.
+	// server refuses them first (400, with the error body and CORS).
 	for _, p := range []string{"/api/runs/vision/../../../etc/x/configs", "/api/runs//etc/passwd/configs",
 		"/api/runs/./evil/bold-falcon/configs", "/api/runs/vision/runs/../../evil/bold-falcon/configs"} {
 		rec := paDo(t, h, http.MethodGet, p)
-		require.Equal(t, http.StatusTemporaryRedirect, rec.Code, p)
-		loc := rec.Header().Get("Location")
-		require.NotContains(t, loc, "..")
-		rec = paDo(t, h, http.MethodGet, loc)
-		require.Equal(t, http.StatusNotFound, rec.Code, "%s -> %s: %s", p, loc, rec.Body.String())
+		require.Equal(t, http.StatusBadRequest, rec.Code, p)
+		paRequireCORS(t, rec.Header())
+		require.Contains(t, paErrorBody(t, rec.Body.String()), "segment", p)
 		require.NotContains(t, rec.Body.String(), "baseline")
 	}
 	// The listing does not enter the symlinks either.

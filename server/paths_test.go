@@ -1,8 +1,11 @@
 package server
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -35,4 +38,27 @@ func TestRunDirRefusesEscapes(t *testing.T) {
 	}
 	_, err = s.runDir("alias", "x")
 	require.NoError(t, err)
+}
+
+// TestDotSegmentsRefused: literal dot and empty segments get the API's own
+// 400, with its error body (and CORS for Part A), not the mux's redirect.
+func TestDotSegmentsRefused(t *testing.T) {
+	s, err := New(Options{Home: t.TempDir()})
+	require.NoError(t, err)
+	for _, tc := range []struct{ path, body string }{
+		{"/api/runs/../../etc/configs", `"error":`},
+		{"/api/runs/p/./r/configs", `"error":`},
+		{"/api/runs//r/configs", `"error":`},
+		{"/api/v1/runs/../x", `"error_code":"Request.Invalid"`},
+	} {
+		req := httptest.NewRequest(http.MethodGet, "http://x"+tc.path, nil)
+		req.URL.Path = tc.path // keep it as sent, unnormalised
+		rec := httptest.NewRecorder()
+		s.Handler().ServeHTTP(rec, req)
+		require.Equal(t, http.StatusBadRequest, rec.Code, tc.path)
+		require.Contains(t, strings.ReplaceAll(rec.Body.String(), " ", ""), tc.body, tc.path)
+		if !strings.HasPrefix(tc.path, "/api/v1/") {
+			require.Equal(t, "*", rec.Header().Get("Access-Control-Allow-Origin"))
+		}
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 )
@@ -83,7 +84,42 @@ func New(opts Options) (*Server, error) {
 func (s *Server) Home() string { return s.home }
 
 // Handler returns the server's HTTP handler (for httptest and embedding).
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
+
+// serveHTTP refuses paths with dot segments or empty segments before the
+// mux sees them: the mux would answer them with a redirect, without the
+// API's error body or CORS headers.
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	// The path as sent: encoded dots (%2e) are the handlers' to refuse.
+	if p := r.URL.EscapedPath(); strings.Contains(p, "//") || hasDotSegment(p) {
+		detail := fmt.Sprintf("path %q has an empty, '.' or '..' segment", p)
+		if strings.HasPrefix(p, "/api/v1/") {
+			writeJSON(w, http.StatusBadRequest, map[string]string{
+				"error_code": "Request.Invalid", "title": "Invalid path", "detail": detail})
+			return
+		}
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", "*")
+		h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+		h.Set("Access-Control-Allow-Headers", "Content-Type")
+		if r.Method == http.MethodOptions { // Part A: OPTIONS on any path is 204
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": detail})
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+func hasDotSegment(p string) bool {
+	for _, seg := range strings.Split(p, "/") {
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
+}
 
 // onClose registers cleanup to run at Close.
 func (s *Server) onClose(f func() error) {
@@ -105,7 +141,7 @@ func (s *Server) Listen() (net.Listener, error) {
 // Serve serves on ln until ctx is cancelled, then shuts down gracefully.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
-		Handler:           s.mux,
+		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      120 * time.Second,
