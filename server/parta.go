@@ -34,7 +34,7 @@ import (
 // rules (400), and the run directory is resolved with Server.runDir, which
 // refuses symlinks leading out of the home (404, as for a run that does not
 // exist). Literal "." and ".." segments and "//" never get here: the
-// ServeMux answers them with a redirect to the cleaned path.
+// server refuses them first (Server.serveHTTP, 400).
 //
 // The bytes are those of the Python server's json.dumps (parta_json.go).
 // Where http-api.md leaves an answer open, the Python server's is kept; where
