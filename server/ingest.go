@@ -224,6 +224,11 @@ type jsonDec struct {
 	data []byte
 	pos  int
 	b    *ingestBatch
+	// The path of the previous point and its index: clients send a
+	// series' points together, so most points skip the map and the UTF-8
+	// check. lastIdx < 0: none yet.
+	lastPath string
+	lastIdx  int32
 }
 
 func (d *jsonDec) errf(msg string) error {
@@ -232,7 +237,7 @@ func (d *jsonDec) errf(msg string) error {
 
 // decodeJSONIngest decodes a JSON ingest body into b (appending).
 func decodeJSONIngest(data []byte, b *ingestBatch) error {
-	d := jsonDec{data: data, b: b}
+	d := jsonDec{data: data, b: b, lastIdx: -1}
 	base := len(b.points)
 	d.ws()
 	if !d.consume('{') {
@@ -372,10 +377,15 @@ func (d *jsonDec) point() error {
 					if err != nil {
 						return err
 					}
+					if d.lastIdx >= 0 && string(s) == d.lastPath {
+						p.path = d.lastIdx
+						break
+					}
 					if !utf8.Valid(s) {
 						return d.errf("path is not valid UTF-8")
 					}
 					p.path = d.b.pathIndex(s)
+					d.lastPath, d.lastIdx = d.b.paths[p.path], p.path
 				}
 			case "step":
 				hasStep = false
