@@ -1,7 +1,7 @@
 package server
 
 // Part B: the remote API under /api/v1 that GoodSeed's Python client syncs
-// to with storage="cloud" (docs: the reference http-api.md, Part B).
+// to with storage="cloud" (docs/http-api.md, Part B).
 //
 // Routes (every one needs "Authorization: Bearer <key>"; 401 without a
 // known key, 403 for a workspace the key does not grant):
