@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -188,8 +189,8 @@ func cutTail(fsys vfs.FS, path string, from, size int64) (TailCut, error) {
 	if _, err := f.ReadAt(tail, from); err != nil && !errors.Is(err, io.EOF) {
 		return cut, fmt.Errorf("engine: read torn tail of %s at %d: %w", path, from, err)
 	}
-	saved := fmt.Sprintf("%s.torn-%d", path, from)
-	if err := writeFileSync(fsys, saved, tail); err != nil {
+	saved, err := saveTail(fsys, fmt.Sprintf("%s.torn-%d", path, from), tail)
+	if err != nil {
 		return cut, err
 	}
 	cut.SavedAs = filepath.Base(saved)
@@ -210,6 +211,70 @@ func cutTail(fsys vfs.FS, path string, from, size int64) (TailCut, error) {
 		return cut, fmt.Errorf("engine: sync dir after cut of %s: %w", path, err)
 	}
 	return cut, nil
+}
+
+// saveTail keeps the bytes of a torn tail in name. A cut that a crash (or
+// a failed call) interrupted after saving may have left name behind, whole
+// or in part, with the segment still uncut: the same segment and offset can
+// only ever have torn the same bytes, so a file there that holds a prefix
+// of tail is that earlier attempt, and is completed. Anything else there is
+// kept, and tail goes to name-2, name-3, ...
+func saveTail(fsys vfs.FS, name string, tail []byte) (string, error) {
+	const maxAttempts = 16
+	for n := 1; n <= maxAttempts; n++ {
+		path := name
+		if n > 1 {
+			path = fmt.Sprintf("%s-%d", name, n)
+		}
+		err := writeFileSync(fsys, path, tail)
+		if !errors.Is(err, fs.ErrExist) {
+			return path, err
+		}
+		old, err := readFile(fsys, path)
+		if err != nil {
+			return path, err
+		}
+		if bytes.HasPrefix(tail, old) {
+			return path, rewriteFileSync(fsys, path, tail)
+		}
+	}
+	return name, fmt.Errorf("engine: save torn tail: %s and %d more names are taken", name, maxAttempts-1)
+}
+
+func readFile(fsys vfs.FS, path string) ([]byte, error) {
+	f, err := fsys.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("engine: open %s: %w", path, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("engine: read %s: %w", path, err)
+	}
+	return b, nil
+}
+
+// rewriteFileSync makes the existing file path hold exactly b, durably.
+// (OpenReadWrite appends, so the file is emptied first; the bytes it held
+// are still in the segment, which is cut only after this.)
+func rewriteFileSync(fsys vfs.FS, path string, b []byte) error {
+	f, err := fsys.OpenReadWrite(path)
+	if err != nil {
+		return fmt.Errorf("engine: open %s: %w", path, err)
+	}
+	if err := f.Truncate(0); err != nil {
+		f.Close()
+		return fmt.Errorf("engine: truncate %s: %w", path, err)
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return fmt.Errorf("engine: write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("engine: sync %s: %w", path, err)
+	}
+	return f.Close()
 }
 
 func writeFileSync(fsys vfs.FS, path string, b []byte) error {
