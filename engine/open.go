@@ -88,6 +88,9 @@ func open(dir string, opts Options) (*Store, error) {
 	if err == nil {
 		l, err = load(opts.FS, dir, segs)
 	}
+	if err == nil {
+		err = syncUnsealed(opts.FS, dir, l.ix)
+	}
 	if err == nil && len(l.report.UnknownVersion) > 0 {
 		// Appending to a run this build cannot fully read could only make
 		// things worse: leave it to gsinspect recover.
@@ -119,6 +122,33 @@ func open(dir string, opts Options) (*Store, error) {
 	acquireClock()
 	go s.flushLoop()
 	return s, nil
+}
+
+// syncUnsealed fsyncs every segment not sealed, before a writer builds on
+// them. A crashed writer's last segment holds blocks it flushed but never
+// synced; they are in the page cache, so this writer reads them and carries
+// on from them — the field ids they define, the record sequence they reach.
+// Unless they are made durable first, a power loss could keep this writer's
+// synced blocks and drop the ones they depend on, leaving its records
+// orphans of a lost field definition. (A sealed segment was fsynced by its
+// seal; fsync of a file with nothing dirty costs next to nothing.)
+func syncUnsealed(fsys vfs.FS, dir string, ix *index.Index) error {
+	for _, se := range ix.Segments {
+		if se.Sealed {
+			continue
+		}
+		path := filepath.Join(dir, se.Name)
+		f, err := fsys.Open(path)
+		if err != nil {
+			return fmt.Errorf("engine: resume: open %s to sync it: %w", path, err)
+		}
+		err = f.Sync()
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("engine: resume: sync %s: %w", path, err)
+		}
+	}
+	return nil
 }
 
 // abandon releases what open took, for a Create or Open that fails after it.

@@ -97,3 +97,46 @@ func tornRun(t *testing.T) (mem *vfs.MemFS, dir string, tail []byte, seg string)
 	delete(files, index.FileName)
 	return files.mount(t, dir), dir, tail, seg
 }
+
+// TestResumeSyncsWhatItBuildsOn is the regression test for synced data a
+// power loss could orphan: a writer killed after a Flush leaves blocks in
+// the page cache that were never fsynced; a resume reads them and defines
+// its new fields after theirs. When its own blocks were synced but the
+// crashed writer's were not, a power loss kept the new blocks and dropped
+// the old ones, and every record of the new fields named a field id whose
+// definition was gone: data Sync had acknowledged, unreadable. A resume
+// now fsyncs the unsealed segments it builds on. Found by the fault sweep
+// (TestFaultSweepEverySite, a failed write then a resume).
+func TestResumeSyncsWhatItBuildsOn(t *testing.T) {
+	mem := vfs.NewMem()
+	dir := "/p/run"
+	s, err := Create(dir, "power", Options{FS: mem, FlushInterval: time.Hour})
+	require.NoError(t, err)
+	f, err := s.Field("old", KindMetric)
+	require.NoError(t, err)
+	require.NoError(t, f.LogMetric(1, 1))
+	require.NoError(t, s.Flush()) // written, not synced
+	// kill -9: the lock goes with the process, the page cache keeps the
+	// bytes, nothing more is synced (the header and the directory were,
+	// by Create).
+	s.abandon()
+
+	s, err = Open(dir, Options{FS: mem, FlushInterval: time.Hour})
+	require.NoError(t, err)
+	g, err := s.Field("new", KindMetric)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, g.ID(), "defined after the crashed writer's field")
+	require.NoError(t, g.LogMetric(1, 2))
+	require.NoError(t, s.Sync())
+
+	power := mem.CrashClone() // a power loss right after the Sync
+	require.NoError(t, s.Close())
+	r, err := OpenReader(dir, power)
+	require.NoError(t, err)
+	defer r.Close()
+	require.Empty(t, r.Report().Corruptions)
+	c := readMetric(t, r, "new")
+	require.Equal(t, []float64{2}, c.Values, "what Sync acknowledged survives the power loss")
+	c = readMetric(t, r, "old")
+	require.Equal(t, []float64{1}, c.Values, "and so does what it was built on")
+}
