@@ -81,7 +81,7 @@ func TestQuick(t *testing.T) {
 	for _, w := range []string{"single", "realistic", "adversarial", "parallel", "strings"} {
 		for _, sys := range []string{"goodseed", "sqlite", "jsonl-gz"} {
 			r := got[[2]string{sys, w}]
-			for _, k := range []string{"points_per_s", "ns_per_point", "bytes_per_point", "close_ms", "open_ms", "read_ms", "peak_heap_bytes"} {
+			for _, k := range []string{"points_per_s", "ns_per_point", "bytes_per_point", "close_ms", "open_ms", "read_ms", "peak_heap_bytes", "alloc_bytes_per_point"} {
 				if _, ok := r.Figures[k]; !ok {
 					t.Errorf("%s/%s: no %s", sys, w, k)
 				}
@@ -126,6 +126,17 @@ func TestQuick(t *testing.T) {
 		}
 	}
 	checkSVG(t, chart)
+
+	// -from prints the same tables from the saved JSON and redraws the chart.
+	var replayed bytes.Buffer
+	chart2 := filepath.Join(dir, "c2.svg")
+	if code := command([]string{"-from", out, "-chart", chart2}, &replayed, &stderr); code != 0 {
+		t.Fatalf("-from: exit %d: %s", code, stderr.String())
+	}
+	if !strings.HasPrefix(stdout.String(), replayed.String()) || !strings.Contains(replayed.String(), "### manyruns") {
+		t.Errorf("-from printed\n%s\nthe run printed\n%s", replayed.String(), stdout.String())
+	}
+	checkSVG(t, chart2)
 }
 
 func mapsEqual(a, b map[string]bool) bool {
@@ -359,6 +370,24 @@ func TestCompareMetricBits(t *testing.T) {
 	} {
 		if compareMetric("p", want, got, 100, 101) == nil {
 			t.Errorf("%s: not caught", name)
+		}
+	}
+}
+
+// TestLinesPastOneChunk: the string workload's lines come in chunks, so a
+// million of them do not reach workload.Lines's panic past ~10,500, and
+// they are the same on every call.
+func TestLinesPastOneChunk(t *testing.T) {
+	a, b := lines(seedLines, 3*linesChunk+7), lines(seedLines, 3*linesChunk+7)
+	if len(a) != 3*linesChunk+7 || !slices.Equal(a, b) {
+		t.Fatalf("%d lines, deterministic %v", len(a), slices.Equal(a, b))
+	}
+	if slices.Equal(a[:linesChunk], a[linesChunk:2*linesChunk]) {
+		t.Error("two chunks are the same lines")
+	}
+	for i, l := range a {
+		if l == "" {
+			t.Fatalf("line %d empty", i)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"html"
 	"math"
 	"os"
+	"strconv"
 	"strings"
 )
 
@@ -25,14 +26,19 @@ var chartWorkloads = []string{"single", "realistic", "adversarial", "parallel", 
 type panel struct {
 	title string
 	key   string
-	label func(float64) string
+	label func(float64) string // a bar's value
+	tick  func(float64) string // an axis tick, a power of ten
 }
 
 // WriteChart draws the chart of rs to path.
 func WriteChart(path string, rs []Result, subtitle string) error {
 	panels := []panel{
-		{"Write throughput, points (lines) per second, logged and closed — log scale, higher is better", "points_per_s", func(v float64) string { return strings.ReplaceAll(fmtRate(v), " ", "") }},
-		{"Bytes on disk per point (line) — log scale, lower is better", "bytes_per_point", func(v float64) string { return fmt.Sprintf("%.3g", v) }},
+		{"Write throughput, points (lines) per second, logged and closed — log scale, higher is better", "points_per_s",
+			func(v float64) string { return strings.ReplaceAll(fmtRate(v), " ", "") },
+			func(v float64) string { return strings.ReplaceAll(fmtRate(v), " ", "") }},
+		{"Bytes on disk per point (line) — log scale, lower is better", "bytes_per_point",
+			func(v float64) string { return fmt.Sprintf("%.3g", v) },
+			func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }},
 	}
 	var groups []string
 	for _, w := range chartWorkloads {
@@ -75,13 +81,14 @@ func WriteChart(path string, rs []Result, subtitle string) error {
 		if dHi == dLo {
 			dHi++
 		}
-		yOf := func(v float64) float64 { return y0 + panelH - (math.Log10(v)-dLo)/(dHi-dLo)*panelH }
+		top := dHi + 0.3 // headroom for the labels of the tallest bars
+		yOf := func(v float64) float64 { return y0 + panelH - (math.Log10(v)-dLo)/(top-dLo)*panelH }
 		fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" font-size="13" font-weight="bold">%s</text>`+"\n", left, y0-8, html.EscapeString(p.title))
 		for d := dLo; d <= dHi; d++ {
 			v := math.Pow(10, d)
 			y := yOf(v)
 			fmt.Fprintf(&b, `<line x1="%.0f" x2="%.0f" y1="%.1f" y2="%.1f" stroke="#ddd"/>`, left, width-right, y, y)
-			fmt.Fprintf(&b, `<text x="%.0f" y="%.1f" font-size="10" text-anchor="end">%s</text>`+"\n", left-6, y+3, p.label(v))
+			fmt.Fprintf(&b, `<text x="%.0f" y="%.1f" font-size="10" text-anchor="end">%s</text>`+"\n", left-6, y+3, p.tick(v))
 		}
 		fmt.Fprintf(&b, `<line x1="%.0f" x2="%.0f" y1="%.0f" y2="%.0f" stroke="#333"/>`+"\n", left, width-right, y0+panelH, y0+panelH)
 		gw := plotW / float64(len(groups))
@@ -98,10 +105,14 @@ func WriteChart(path string, rs []Result, subtitle string) error {
 					if !ok || v <= 0 {
 						continue
 					}
+					label := p.label(v)
+					if r.Status == statusReference && p.key == "bytes_per_point" {
+						label = fmt.Sprintf("%g–%g", r.Figures["bytes_per_point_lo"], r.Figures["bytes_per_point_hi"])
+					}
 					bx, by := gx+float64(si)*bw, yOf(v)
 					fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s %s: %s</title></rect>`,
-						bx+1, by, bw-2, y0+panelH-by, s.color, html.EscapeString(s.name), w, p.label(v))
-					fmt.Fprintf(&b, `<text transform="translate(%.1f,%.1f) rotate(-90)" font-size="9">%s</text>`+"\n", bx+bw/2+3, by-3, p.label(v))
+						bx+1, by, bw-2, y0+panelH-by, s.color, html.EscapeString(s.name), w, label)
+					fmt.Fprintf(&b, `<text transform="translate(%.1f,%.1f) rotate(-90)" font-size="9">%s</text>`+"\n", bx+bw/2+3, by-3, label)
 				}
 			}
 		}

@@ -62,7 +62,7 @@ var QuickSizes = Sizes{
 	RealisticSeries: 10, RealisticSteps: 2_000,
 	AdvSeries: 10, AdvSteps: 2_000,
 	Goroutines: 8, SeriesPerGoroutine: 10, ParallelSteps: 250,
-	Lines:      5_000,
+	Lines:      6_000,
 	OpenSeries: 50, OpenSteps: 200,
 	Trials:       3,
 	DownsampleTo: 1_000,
@@ -81,7 +81,7 @@ func (s Sizes) Describe(w string) string {
 	case "parallel":
 		return fmt.Sprintf("%d goroutines × %d series × %d steps (seed %d)", s.Goroutines, s.SeriesPerGoroutine, s.ParallelSteps, seedParallel)
 	case "strings":
-		return fmt.Sprintf("%d lines (seed %d)", s.Lines, seedLines)
+		return fmt.Sprintf("%d lines (seeds %d000+i, %d a seed)", s.Lines, seedLines, linesChunk)
 	case "open":
 		return fmt.Sprintf("%d series × %d steps, median of %d", s.OpenSeries, s.OpenSteps, s.Trials)
 	case "read":
@@ -361,7 +361,7 @@ func (h *harness) writeMetrics(res Result, sys System, home, id string, d datase
 	closeStart := time.Now()
 	closeErr := w.Close()
 	end := time.Now()
-	heap, rss := mem.end()
+	heap, rss, allocs := mem.end()
 	tHi := end.UnixMilli() + slackMs
 	if p := logErr.Load(); p != nil {
 		return failed(res, *p)
@@ -383,6 +383,7 @@ func (h *harness) writeMetrics(res Result, sys System, home, id string, d datase
 	f["bytes_per_point"] = float64(bytes) / float64(d.points)
 	f["peak_heap_bytes"] = float64(heap)
 	f["peak_rss_bytes"] = float64(rss)
+	f["alloc_bytes_per_point"] = float64(allocs) / float64(res.Points)
 
 	// read_ms is the open plus the reads: a store that parses everything
 	// when it opens (jsonl-gz) pays there, one with an index when it reads.
@@ -458,7 +459,7 @@ func (h *harness) writeStrings(res Result, sys System, home string) Result {
 	closeStart := time.Now()
 	closeErr := w.Close()
 	end := time.Now()
-	heap, rss := mem.end()
+	heap, rss, allocs := mem.end()
 	if closeErr != nil {
 		return failed(res, fmt.Errorf("close: %w", closeErr))
 	}
@@ -481,6 +482,7 @@ func (h *harness) writeStrings(res Result, sys System, home string) Result {
 	f["text_bytes_per_line"] = float64(raw) / float64(len(text))
 	f["peak_heap_bytes"] = float64(heap)
 	f["peak_rss_bytes"] = float64(rss)
+	f["alloc_bytes_per_point"] = float64(allocs) / float64(res.Points)
 	openStart := time.Now()
 	r, err := sys.Open(home, "strings")
 	if err != nil {
@@ -705,7 +707,7 @@ func (h *harness) manyRuns(res Result, sys System, home string) Result {
 		closing += time.Since(c)
 	}
 	wall := time.Since(start)
-	heap, rss := mem.end()
+	heap, rss, allocs := mem.end()
 	bytes, err := sys.Bytes(home)
 	if err != nil {
 		return failed(res, err)
@@ -720,6 +722,7 @@ func (h *harness) manyRuns(res Result, sys System, home string) Result {
 	f["bytes_per_point"] = float64(bytes) / float64(res.Points)
 	f["peak_heap_bytes"] = float64(heap)
 	f["peak_rss_bytes"] = float64(rss)
+	f["alloc_bytes_per_point"] = float64(allocs) / float64(res.Points)
 
 	t := time.Now()
 	listed, err := sys.List(home)

@@ -10,6 +10,7 @@
 //	cd bench && go run .                 # the full sizes (10 M points per metric workload)
 //	go run . -quick                      # tiny sizes, seconds: CI
 //	go run . -only realistic,read -out r.json -chart c.svg
+//	go run . -from results/results.json -chart results/chart.svg   # tables and chart of a saved run
 //
 // It exits 1 when any cross-check fails (or when ours cannot store NaN and
 // ±Inf exactly, as it promises), 2 on bad flags. Quick mode asserts nothing
@@ -17,6 +18,7 @@
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -39,12 +41,16 @@ func command(args []string, stdout, stderr io.Writer) int {
 	only := fs.String("only", "", "comma-separated workloads to run: "+strings.Join(workloadNames, ","))
 	dir := fs.String("dir", "", "scratch directory (default: a new temporary one, removed at the end)")
 	commit := fs.String("commit", "", "the commit measured, for the record (default: git rev-parse HEAD)")
+	from := fs.String("from", "", "print the tables and draw the chart of a saved JSON instead of running")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "bench: unexpected arguments %q\n", fs.Args())
 		return 2
+	}
+	if *from != "" {
+		return replay(*from, *chart, stdout, stderr)
 	}
 	cfg := Config{Sizes: FullSizes, Quick: *quick, Dir: *dir, Progress: stderr, Systems: newSystems()}
 	if *quick {
@@ -71,9 +77,8 @@ func command(args []string, stdout, stderr io.Writer) int {
 	if *commit != "" {
 		meta.Commit = *commit
 	}
-	fmt.Fprintf(stdout, "GoodSeed Go benchmark harness — %s, %s, %d CPUs (%s), commit %s, quick=%v\n",
-		meta.Date, meta.GoVersion, meta.CPUs, meta.CPU, meta.Commit, meta.Quick)
-	WriteTables(stdout, results, probes, cfg.Sizes)
+	printHeader(stdout, meta)
+	WriteTables(stdout, results, probes, meta.Sizes)
 	failures := Failed(results, probes)
 	if failures == nil {
 		failures = []string{}
@@ -85,8 +90,7 @@ func command(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if *chart != "" {
-		sub := fmt.Sprintf("%s · %s · %d CPUs · %s · quick=%v", meta.Date[:10], meta.GoVersion, meta.CPUs, meta.CPU, meta.Quick)
-		if err := WriteChart(*chart, results, sub); err != nil {
+		if err := WriteChart(*chart, results, chartSubtitle(meta)); err != nil {
 			fmt.Fprintln(stderr, "bench:", err)
 			return 1
 		}
@@ -117,4 +121,39 @@ func finite(rs []Result) []Result {
 		}
 	}
 	return rs
+}
+
+// replay prints the tables of a saved JSON and redraws its chart.
+func replay(path, chart string, stdout, stderr io.Writer) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return 1
+	}
+	var o Output
+	if err := json.Unmarshal(b, &o); err != nil {
+		fmt.Fprintf(stderr, "bench: %s: %v\n", path, err)
+		return 1
+	}
+	printHeader(stdout, o.Meta)
+	WriteTables(stdout, o.Results, o.NaNProbe, o.Meta.Sizes)
+	if chart != "" {
+		if err := WriteChart(chart, o.Results, chartSubtitle(o.Meta)); err != nil {
+			fmt.Fprintln(stderr, "bench:", err)
+			return 1
+		}
+	}
+	if len(o.Failed) > 0 {
+		return 1
+	}
+	return 0
+}
+
+func printHeader(w io.Writer, m Meta) {
+	fmt.Fprintf(w, "GoodSeed Go benchmark harness — %s, %s, %d CPUs (%s), commit %s, quick=%v\n",
+		m.Date, m.GoVersion, m.CPUs, m.CPU, m.Commit, m.Quick)
+}
+
+func chartSubtitle(m Meta) string {
+	return fmt.Sprintf("%s · commit %s · %s · %d CPUs · %s · quick=%v", m.Date[:min(10, len(m.Date))], m.Commit, m.GoVersion, m.CPUs, m.CPU, m.Quick)
 }

@@ -26,17 +26,18 @@ var (
 	colBPP        = column{"B/point", "bytes_per_point", fmtBPP, true}
 	colHeap       = column{"peak heap MiB", "peak_heap_bytes", fmtMiB, false}
 	colRSS        = column{"peak RSS MiB", "peak_rss_bytes", fmtMiB, false}
+	colAlloc      = column{"alloc B/point", "alloc_bytes_per_point", fmtFloat, false}
 	colClose      = column{"close ms", "close_ms", fmtFloat, false}
 	colOpen       = column{"open ms", "open_ms", fmtFloat, false}
 	colRead       = column{"read ms", "read_ms", fmtFloat, false}
 )
 
 var tableColumns = map[string][]column{
-	"single":      {colPointsPerS, colNsPerPoint, colBPP, colHeap, colRSS, colClose, colOpen, colRead},
-	"realistic":   {colPointsPerS, colNsPerPoint, colBPP, colHeap, colRSS, colClose, colOpen, colRead},
-	"adversarial": {colPointsPerS, colNsPerPoint, colBPP, colHeap, colRSS, colClose, colOpen, colRead},
-	"parallel":    {colPointsPerS, colNsPerPoint, colBPP, colHeap, colRSS, colClose, colOpen, colRead},
-	"strings":     {{"lines/s", "points_per_s", fmtRate, true}, {"ns/line", "ns_per_point", fmtFloat, false}, {"B/line", "bytes_per_point", fmtBPP, true}, colHeap, colRSS, colClose, colOpen, colRead},
+	"single":      {colPointsPerS, colNsPerPoint, colBPP, colHeap, colRSS, colAlloc, colClose, colOpen, colRead},
+	"realistic":   {colPointsPerS, colNsPerPoint, colBPP, colHeap, colRSS, colAlloc, colClose, colOpen, colRead},
+	"adversarial": {colPointsPerS, colNsPerPoint, colBPP, colHeap, colRSS, colAlloc, colClose, colOpen, colRead},
+	"parallel":    {colPointsPerS, colNsPerPoint, colBPP, colHeap, colRSS, colAlloc, colClose, colOpen, colRead},
+	"strings":     {{"lines/s", "points_per_s", fmtRate, true}, {"ns/line", "ns_per_point", fmtFloat, false}, {"B/line", "bytes_per_point", fmtBPP, true}, colHeap, colRSS, {"alloc B/line", "alloc_bytes_per_point", fmtFloat, false}, colClose, colOpen, colRead},
 	"open": {
 		colOpen, {"open, no index ms", "open_rebuild_ms", fmtFloat, false},
 		{"resume ms", "resume_ms", fmtFloat, true}, {"resume, no index ms", "resume_rebuild_ms", fmtFloat, false},
@@ -48,7 +49,7 @@ var tableColumns = map[string][]column{
 	},
 	"manyruns": {
 		colPointsPerS, {"runs/s", "runs_per_s", fmtFloat, false}, colBPP,
-		{"close ms/run", "close_ms", fmtFloat, false}, colRSS, {"list ms", "list_ms", fmtFloat, true}, colRead,
+		{"close ms/run", "close_ms", fmtFloat, false}, colRSS, colAlloc, {"list ms", "list_ms", fmtFloat, true}, colRead,
 	},
 }
 
@@ -84,7 +85,7 @@ func fmtRatio(v float64) string {
 }
 
 // WriteTables prints one markdown table per workload that ran.
-func WriteTables(w io.Writer, rs []Result, probes []NaNProbe, sizes Sizes) {
+func WriteTables(w io.Writer, rs []Result, probes []NaNProbe, sizes map[string]string) {
 	for _, wl := range workloadNames {
 		var rows []Result
 		for _, r := range rs {
@@ -95,7 +96,7 @@ func WriteTables(w io.Writer, rs []Result, probes []NaNProbe, sizes Sizes) {
 		if len(rows) == 0 {
 			continue
 		}
-		fmt.Fprintf(w, "\n### %s — %s (%s)\n\n", wl, workloadTitles[wl], sizes.Describe(wl))
+		fmt.Fprintf(w, "\n### %s — %s (%s)\n\n", wl, workloadTitles[wl], sizes[wl])
 		cols := tableColumns[wl]
 		hdr := []string{"system"}
 		for _, c := range cols {

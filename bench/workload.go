@@ -198,4 +198,19 @@ func adversarial(seed int64, nSeries, nSteps int) dataset {
 	return newDataset(workload.Adversarial(seed, nSeries, nSteps))
 }
 
-func lines(seed int64, n int) []string { return workload.Lines(seed, n) }
+// linesChunk is how many lines lines takes from one workload.Lines call.
+// workload.Lines panics past about 10,500 lines: its simulated step passes
+// the total of 100,000 it prints progress against, the progress bar's
+// percent passes 100 and strings.Repeat gets a negative count. Chunks of
+// 5,000 with their own seeds stay clear of it.
+const linesChunk = 5_000
+
+// lines returns n stdout-like lines: workload.Lines(seed*1000+i, 5,000)
+// for chunks i = 0, 1, ..., the last one cut to length.
+func lines(seed int64, n int) []string {
+	out := make([]string, 0, n)
+	for i := int64(0); len(out) < n; i++ {
+		out = append(out, workload.Lines(seed*1000+i, min(linesChunk, n-len(out)))...)
+	}
+	return out
+}
