@@ -123,7 +123,8 @@ func (s CheckSummary) Clean() bool { return s.Damage == 0 }
 //	garbage          Damage   bytes after a sealed segment's trailer, or after the last valid block
 //	torn-tail        Warning  the newest segment of a writer ends inside a block: a crash leftover
 //	                 Damage   ... in a segment a later one follows, or that the index saw longer or sealed
-//	truncated        Damage   a segment shorter than the index recorded, ending on a block boundary
+//	truncated        Damage   a segment shorter than the index recorded, ending on a block boundary, or one the
+//	                          index recorded sealed that ends at its last block (footer and trailer gone)
 //	footer           Damage   a footer or trailer does not verify, or its totals disagree with the blocks
 //	record           Damage   a verified block whose records do not decode, whose count disagrees with
 //	                          its header, or that contradict the field dictionary
@@ -558,6 +559,14 @@ func (c *checker) checkSegment(path string, sf segFile, named, newest bool) erro
 		add(Damage, "truncated", rep.Size, entry.Covered-rep.Size,
 			"file is %d bytes, the index recorded %d: the last %d bytes are gone", rep.Size, entry.Covered, entry.Covered-rep.Size)
 		res.bad = append(res.bad, span{rep.Size, entry.Covered})
+	}
+	if listed && entry.Sealed && !rep.Sealed && rep.Torn == nil && len(rep.Corruptions) == 0 && rep.Size >= entry.Covered {
+		// Cut exactly at the end of its last block: every block is there,
+		// and so the file reads as a crashed writer's unsealed segment.
+		// Only the index remembers the seal.
+		add(Damage, "truncated", rep.Size, 0,
+			"the index recorded the segment sealed, yet it ends after its last block at %d: its footer and trailer are gone "+
+				"(no block is lost; readers rebuild the index)", rep.Size)
 	}
 	damaged := slices.ContainsFunc(out, func(f Finding) bool { return f.Severity == Damage })
 	if rep.Sealed && !damaged {

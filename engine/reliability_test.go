@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -139,4 +140,45 @@ func TestResumeSyncsWhatItBuildsOn(t *testing.T) {
 	require.Equal(t, []float64{2}, c.Values, "what Sync acknowledged survives the power loss")
 	c = readMetric(t, r, "old")
 	require.Equal(t, []float64{1}, c.Values, "and so does what it was built on")
+}
+
+// TestCheckFindsACutFooter is the regression test for a truncation Check
+// graded as a mere stale index: a sealed segment cut exactly at the end of
+// its last block reads like a crashed writer's unsealed one — only the
+// index remembers the seal — and Check reported a warning about the index
+// and an unsealed segment, naming neither the segment's damage nor where.
+// Found by the corruption matrix (every truncation point).
+func TestCheckFindsACutFooter(t *testing.T) {
+	mem := vfs.NewMem()
+	dir := "/cut/run"
+	s, err := Create(dir, "cut", Options{FS: mem, FlushInterval: time.Hour})
+	require.NoError(t, err)
+	f, err := s.Field("m", KindMetric)
+	require.NoError(t, err)
+	for i := range 100 {
+		require.NoError(t, f.LogMetric(float64(i), float64(i)))
+	}
+	require.NoError(t, s.Close())
+	seg := segment.SegmentName(1, 1)
+	blocks := blocksOf(t, mem, filepath.Join(dir, seg))
+	end := blocks[len(blocks)-1].End()
+	files := readRunFiles(t, mem, dir)
+	require.Greater(t, int64(len(files[seg])), end, "a footer and trailer follow the last block")
+	files[seg] = files[seg][:end]
+	mem = files.mount(t, dir)
+
+	var found []Finding
+	sum, err := Check(dir, mem, func(f Finding) { found = append(found, f) })
+	require.NoError(t, err)
+	require.False(t, sum.Clean(), "%v", found)
+	require.True(t, slices.ContainsFunc(found, func(f Finding) bool {
+		return f.Severity == Damage && f.Kind == "truncated" && filepath.Base(f.File) == seg && f.Offset == end
+	}), "%v", found)
+	// Nothing is lost: readers rebuild the index and read every point.
+	r, err := OpenReader(dir, mem)
+	require.NoError(t, err)
+	defer r.Close()
+	require.True(t, r.Report().IndexRebuilt)
+	c := readMetric(t, r, "m")
+	require.Len(t, c.Steps, 100)
 }
