@@ -1216,11 +1216,6 @@ type fieldMap struct {
 	byPath map[string]uint32 // resolved id by path
 }
 
-// maxFieldGap: a record naming a field this far past the ids defined so far
-// is corrupt, not proof that that many definitions were lost (a forged
-// record could otherwise make the map grow by 2^32 ids).
-const maxFieldGap = 1 << 16
-
 // resolution is what fieldMap.resolve made of one record.
 type resolution struct {
 	rec     Record      // the record, its field id resolved

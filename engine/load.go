@@ -294,8 +294,17 @@ func writeFileSync(fsys vfs.FS, path string, b []byte) error {
 }
 
 // load reads a run's state: the index when it is valid, plus a replay of
-// whatever it does not cover; a full rebuild from the segments otherwise.
+// whatever it does not cover; a full rebuild from the segments otherwise,
+// with the dictionary of an index that reads but is not trusted.
 func load(fsys vfs.FS, dir string, segs []segFile) (*loaded, error) {
+	return loadWith(fsys, dir, segs, false)
+}
+
+func loadUnseeded(fsys vfs.FS, dir string, segs []segFile) (*loaded, error) {
+	return loadWith(fsys, dir, segs, true)
+}
+
+func loadWith(fsys vfs.FS, dir string, segs []segFile, seedOff bool) (*loaded, error) {
 	l := &loaded{
 		segPos:  make(map[string]uint32),
 		lastSeg: make(map[uint32]uint64),
@@ -303,6 +312,7 @@ func load(fsys vfs.FS, dir string, segs []segFile) (*loaded, error) {
 	}
 	ix, err := index.ReadFile(fsys, dir)
 	var checksummedRunID string // from an index that reads, trusted or not
+	var seed *index.Index       // an index that reads but is not trusted
 	if err == nil {
 		checksummedRunID = ix.RunID
 	}
@@ -310,6 +320,9 @@ func load(fsys vfs.FS, dir string, segs []segFile) (*loaded, error) {
 	case err == nil:
 		if problem := validateIndex(fsys, dir, ix, segs); problem != "" {
 			l.report.IndexProblem = problem
+			if !seedOff {
+				seed = ix
+			}
 		} else {
 			l.ix, l.st = ix, newRunState()
 			if err := l.st.restore(ix.State); err != nil {
@@ -327,6 +340,18 @@ func load(fsys vfs.FS, dir string, segs []segFile) (*loaded, error) {
 	if l.ix == nil {
 		l.report.IndexRebuilt = true
 		l.ix, l.st = index.New(""), newRunState()
+		if seed != nil {
+			// Its checksum holds, so its dictionary is the run's as it
+			// was (ids are dense and never reused): it names the fields
+			// whose definitions a damaged or missing segment took with
+			// it, and their records elsewhere are read instead of
+			// dropped as orphans. Only the dictionary: its configs and
+			// meta may be stale, the replay sets them.
+			if l.st.seedFields(seed.State) != nil {
+				l.st = newRunState()
+				seed = nil
+			}
+		}
 	} else {
 		l.runID = l.ix.RunID
 		for i, se := range l.ix.Segments {
@@ -339,6 +364,10 @@ func load(fsys vfs.FS, dir string, segs []segFile) (*loaded, error) {
 	}
 	if err := l.replay(fsys, dir, segs); err != nil {
 		return nil, err
+	}
+	if seed != nil && l.runID != "" && l.runID != seed.RunID {
+		// The index was another run's: its dictionary is not this one's.
+		return loadUnseeded(fsys, dir, segs)
 	}
 	if l.runID == "" {
 		// Every segment header is damaged, yet blocks verified: the run id
@@ -597,7 +626,12 @@ type blockScratch struct {
 }
 
 // applyBlock folds one block into the index and the state. A record that
-// does not decode is reported and the rest of its block skipped.
+// does not decode is reported and the rest of its block skipped (where
+// the next record starts is then unknown). A record that decodes but does
+// not fit the state — most often an orphan, whose field's definition was
+// lost with a damaged block — is skipped alone: the records after it, of
+// fields that are intact, still apply. The block's skipped records are
+// reported once, with the first reason.
 func (l *loaded) applyBlock(path string, pos uint32, m segment.BlockMeta, payload []byte, scratch *blockScratch) {
 	w := l.ix.Segments[pos].WriterID
 	l.nextSeq[w] = max(l.nextSeq[w], m.LastSeq+1)
@@ -609,11 +643,19 @@ func (l *loaded) applyBlock(path string, pos uint32, m segment.BlockMeta, payloa
 	}
 	var chunks []chunk
 	minT, maxT := int64(math.MaxInt64), int64(math.MinInt64)
+	var firstErr error
+	skipped, undecodable := 0, false
 	for b := payload; len(b) > 0; {
 		r, rest, err := DecodeRecord(b)
-		if err == nil {
-			err = l.st.apply(&r)
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			undecodable = true
+			break
 		}
+		b = rest
+		err = l.st.apply(&r)
 		if err == nil && (r.Kind == RecMetricChunk || r.Kind == RecStringChunk) {
 			var sum index.Summary
 			var lo int64
@@ -626,11 +668,19 @@ func (l *loaded) applyBlock(path string, pos uint32, m segment.BlockMeta, payloa
 			minT, maxT = min(minT, r.TimeMs), max(maxT, r.TimeMs)
 		}
 		if err != nil {
-			l.report.Corruptions = append(l.report.Corruptions,
-				fmt.Errorf("engine: %s block at %d: %w", path, m.Offset, err))
-			break
+			if firstErr == nil {
+				firstErr = err
+			}
+			skipped++
 		}
-		b = rest
+	}
+	if firstErr != nil {
+		what := fmt.Sprintf("%d record(s) skipped", skipped)
+		if undecodable {
+			what += ", then the rest of the block (a record does not decode)"
+		}
+		l.report.Corruptions = append(l.report.Corruptions,
+			fmt.Errorf("engine: %s block at %d: %s: %w", path, m.Offset, what, firstErr))
 	}
 	if minT > maxT {
 		minT, maxT = 0, 0

@@ -117,7 +117,7 @@ func (r *Reader) Owner() (Owner, bool, error) { return ReadOwner(r.fsys, r.dir) 
 func (r *Reader) Fields() []FieldInfo {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return slices.Clone(r.l.st.fields)
+	return r.l.st.defined()
 }
 
 // Lookup returns the field at path.

@@ -13,6 +13,7 @@ import (
 	"github.com/goodseed/goodseed-go/index"
 	"github.com/goodseed/goodseed-go/internal/vfs"
 	"github.com/goodseed/goodseed-go/segment"
+	"github.com/goodseed/goodseed-go/series"
 )
 
 // Regression tests for bugs the reliability campaign found
@@ -181,4 +182,102 @@ func TestCheckFindsACutFooter(t *testing.T) {
 	require.True(t, r.Report().IndexRebuilt)
 	c := readMetric(t, r, "m")
 	require.Len(t, c.Steps, 100)
+}
+
+// TestLostDefinitionKeepsLaterFields is the regression test for one
+// damaged block costing every field defined after it. Field ids are dense,
+// and the loader refused a definition whose id skipped one ("defined out
+// of order"), then skipped the rest of that block; so once the block
+// defining a field was lost (and no trusted index knew the dictionary),
+// every later field's definition failed in turn, and with it all their
+// points, in blocks that were intact. Now a lost definition leaves a hole
+// in the dictionary: the hole's records are orphans (reported), every
+// other record reads, a resumed writer carries on after the hole, and an
+// index that does not verify against the segments but whose checksum
+// holds still lends its dictionary to the rebuild. Found by the corruption
+// matrix (a flip in a block of a crashed run).
+func TestLostDefinitionKeepsLaterFields(t *testing.T) {
+	mem := vfs.NewMem()
+	dir := "/lost/run"
+	opts := Options{FS: mem, FlushInterval: time.Hour, SegmentTargetBytes: 1}
+	s, err := Create(dir, "lost", opts)
+	require.NoError(t, err)
+	logTo := func(path string, st float64) {
+		f, err := s.Field(path, KindMetric)
+		require.NoError(t, err)
+		require.NoError(t, f.LogMetric(st, st))
+	}
+	// One block per flush, one segment per block (SegmentTargetBytes 1).
+	logTo("a", 0) // segment 1: a defined
+	require.NoError(t, s.Flush())
+	logTo("b", 1) // segment 2: b defined, a and b points
+	logTo("a", 1)
+	require.NoError(t, s.SetConfig("cfg", Int(7)))
+	require.NoError(t, s.Flush())
+	logTo("c", 2) // segment 3: c defined, all three
+	logTo("b", 2)
+	logTo("a", 2)
+	require.NoError(t, s.Close())
+	intact := readRunFiles(t, mem, dir)
+	seg1, seg2 := segment.SegmentName(1, 1), segment.SegmentName(1, 2)
+	first := blocksOf(t, mem, filepath.Join(dir, seg1))[0]
+
+	read := func(files runFiles) (*Reader, map[string]int) {
+		t.Helper()
+		fsys := files.mount(t, dir)
+		r, err := OpenReader(dir, fsys)
+		require.NoError(t, err)
+		t.Cleanup(func() { r.Close() })
+		n := map[string]int{}
+		for _, fi := range r.Fields() {
+			require.NotZero(t, fi.Kind, "a hole is not a field")
+			if fi.Kind == KindMetric {
+				var c series.MetricColumns
+				_ = r.ReadMetric(fi.Path, &c)
+				n[fi.Path] = c.Len()
+			}
+		}
+		return r, n
+	}
+
+	// The block defining a damaged, no index: a's points are orphans, b's
+	// and c's are all there.
+	files := intact.clone()
+	delete(files, index.FileName)
+	files[seg1][first.Offset+first.Size/2] ^= 0x10
+	r, n := read(files)
+	require.Equal(t, map[string]int{"b": 2, "c": 1}, n)
+	require.NotEmpty(t, r.Report().Corruptions, "the orphans are reported")
+	require.Equal(t, Int(7), r.Configs()["cfg"].Value)
+
+	// A writer resumes after the hole, and its index reopens.
+	fsys := files.mount(t, dir)
+	w, err := Open(dir, Options{FS: fsys, FlushInterval: time.Hour})
+	require.NoError(t, err)
+	d, err := w.Field("d", KindMetric)
+	require.NoError(t, err)
+	require.EqualValues(t, 4, d.ID(), "new fields go after the hole (a 0, b 1, cfg 2, c 3)")
+	require.NoError(t, d.LogMetric(3, 3))
+	fb, err := w.Field("b", KindMetric)
+	require.NoError(t, err)
+	require.NoError(t, fb.LogMetric(3, 3))
+	require.Len(t, w.Fields(), 4, "b, cfg, c, d")
+	require.NoError(t, w.Close())
+	r2, err := OpenReader(dir, fsys)
+	require.NoError(t, err)
+	defer r2.Close()
+	require.False(t, r2.Report().IndexRebuilt, r2.Report().IndexProblem)
+	require.Len(t, r2.Fields(), 4)
+	require.Len(t, readMetric(t, r2, "b").Steps, 3)
+	require.Len(t, readMetric(t, r2, "d").Steps, 1)
+
+	// The segment defining b deleted, the index present: the index no
+	// longer verifies (it lists the segment), but its dictionary still
+	// names b, so b's point in segment 3 reads.
+	files = intact.clone()
+	delete(files, seg2)
+	r, n = read(files)
+	require.True(t, r.Report().IndexRebuilt)
+	require.Equal(t, []string{seg2}, r.Report().MissingSegments)
+	require.Equal(t, map[string]int{"a": 2, "b": 1, "c": 1}, n)
 }

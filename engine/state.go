@@ -28,8 +28,13 @@ type MetaEntry struct {
 // dictionary, configs (string sets included) and run meta. Replaying the
 // records of a run rebuilds it; the index keeps a snapshot of it so that
 // opening a run replays only what the snapshot does not cover.
+//
+// The dictionary may have holes: ids whose definition was lost with a
+// damaged block (Kind 0, no path). Records of a hole are orphans, reported
+// and skipped; the fields defined after it keep their ids and are read as
+// usual. defined lists the dictionary without its holes.
 type runState struct {
-	fields  []FieldInfo // by id; ids are dense from 0
+	fields  []FieldInfo // by id; ids are dense from 0, holes have Kind 0
 	byPath  map[string]uint32
 	configs map[uint32]ConfigEntry
 	meta    map[string]MetaEntry
@@ -54,10 +59,23 @@ func (st *runState) apply(r *Record) error {
 			}
 			return nil
 		}
-		if int(r.Field) != len(st.fields) {
-			return fmt.Errorf("%w: field id %d defined out of order (next is %d)", ErrCorrupt, r.Field, len(st.fields))
+		switch n := uint64(len(st.fields)); {
+		case uint64(r.Field) < n:
+			if st.fields[r.Field].Kind != 0 {
+				return fmt.Errorf("%w: field id %d defined as %q, but it is %q", ErrCorrupt, r.Field, r.Path, st.fields[r.Field].Path)
+			}
+			// A hole: a definition that went missing arrives after all.
+		case uint64(r.Field)-n > maxFieldGap:
+			return fmt.Errorf("%w: field id %d is far past the %d defined", ErrCorrupt, r.Field, n)
+		default:
+			// Ids are dense: the ones skipped were defined in blocks
+			// that are lost. They stay holes, so that the fields after
+			// them keep their ids and their records still apply.
+			for uint64(len(st.fields)) <= uint64(r.Field) {
+				st.fields = append(st.fields, FieldInfo{ID: uint32(len(st.fields))})
+			}
 		}
-		st.fields = append(st.fields, FieldInfo{ID: r.Field, Path: r.Path, Kind: r.FieldKind})
+		st.fields[r.Field] = FieldInfo{ID: r.Field, Path: r.Path, Kind: r.FieldKind}
 		st.byPath[r.Path] = r.Field
 	case RecConfig:
 		if err := st.checkField(r.Field, KindConfig); err != nil {
@@ -88,7 +106,7 @@ func (st *runState) apply(r *Record) error {
 }
 
 func (st *runState) checkField(id uint32, kind FieldKind) error {
-	if int(id) >= len(st.fields) {
+	if int(id) >= len(st.fields) || st.fields[id].Kind == 0 {
 		return fmt.Errorf("%w: record for undefined field %d", ErrCorrupt, id)
 	}
 	if k := st.fields[id].Kind; k != kind {
@@ -112,10 +130,48 @@ func applySetOp(set []string, op uint8, items []string) []string {
 	return out
 }
 
+// maxFieldGap: a definition this far past the ids defined so far is
+// corrupt, not proof that that many definitions were lost (a forged record
+// could otherwise make the dictionary grow by 2^32 ids). Check's fieldMap
+// uses the same bound.
+const maxFieldGap = 1 << 16
+
+// defined returns the dictionary without its holes.
+func (st *runState) defined() []FieldInfo {
+	out := make([]FieldInfo, 0, len(st.fields))
+	for _, f := range st.fields {
+		if f.Kind != 0 {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// seedFields defines the fields of a snapshot's dictionary and nothing
+// else of it.
+func (st *runState) seedFields(b []byte) error {
+	for len(b) > 0 {
+		r, rest, err := DecodeRecord(b)
+		if err != nil {
+			return err
+		}
+		if r.Kind == RecFieldDef {
+			if err := st.apply(&r); err != nil {
+				return err
+			}
+		}
+		b = rest
+	}
+	return nil
+}
+
 // snapshot encodes the state as records whose replay rebuilds it.
 func (st *runState) snapshot() []byte {
 	var b []byte
 	for _, f := range st.fields {
+		if f.Kind == 0 {
+			continue // a hole; the ids after it say where it was
+		}
 		b = appendFieldDef(b, f.ID, f.Kind, f.Path)
 	}
 	ids := make([]uint32, 0, len(st.configs))

@@ -417,7 +417,7 @@ func (s *Store) fieldLocked(path string, kind FieldKind) (*Field, error) {
 
 func (s *Store) newHandle(id uint32, kind FieldKind, path string) *Field {
 	f := &Field{s: s, id: id, kind: kind, path: path, capClass: s.opts.InitialChunkPoints}
-	if kind != KindConfig {
+	if kind == KindMetric || kind == KindString { // configs have no points, holes nothing
 		f.cur.Store(newPointBuf(kind, f.capClass))
 	}
 	s.handles = append(s.handles, f)
@@ -547,7 +547,7 @@ func (s *Store) Lookup(path string) (FieldInfo, bool) {
 func (s *Store) Fields() []FieldInfo {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]FieldInfo(nil), s.st.fields...)
+	return s.st.defined()
 }
 
 // Summary returns what the store has written of a series: count, step
@@ -694,7 +694,7 @@ func (s *Store) collect(all, final bool) []pendingBuf {
 	var out []pendingBuf
 	var again []*Field
 	for _, f := range fields {
-		if f.kind == KindConfig {
+		if f.kind != KindMetric && f.kind != KindString {
 			continue
 		}
 		f.mu.Lock()
