@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unicode/utf8"
 
 	"github.com/goodseed/goodseed-go/engine"
 )
@@ -51,6 +52,9 @@ func (f *Field) Log(value, step float64) error {
 }
 
 func (f *Field) logSlow(value, step float64) error {
+	if err := f.checkPoint(step, nil); err != nil {
+		return f.r.wrap("log", f.path, err)
+	}
 	ef, err := f.resolve(engine.KindMetric, "log")
 	if ef == nil {
 		return err
@@ -68,11 +72,36 @@ func (f *Field) LogString(text string, step float64) error {
 		}
 		return nil
 	}
+	if err := f.checkPoint(step, &text); err != nil {
+		return f.r.wrap("log string", f.path, err)
+	}
 	ef, err := f.resolve(engine.KindString, "log string")
 	if ef == nil {
 		return err
 	}
 	return f.r.wrap("log string", f.path, ef.LogString(step, text))
+}
+
+// checkPoint refuses, before a first use defines the field, a point the
+// engine would refuse: a refused point must leave nothing behind, not even
+// an empty series that fixes the path's kind. (Later points go straight to
+// the engine, which checks them itself.) text is nil for a metric point.
+// Read-only and disabled runs answer as they always do.
+func (f *Field) checkPoint(step float64, text *string) error {
+	if f.r.mode != modeWrite {
+		return nil
+	}
+	if step-step != 0 {
+		return fmt.Errorf("%w: %v", ErrInvalidStep, step)
+	}
+	switch {
+	case text == nil:
+	case len(*text) > engine.MaxStringBytes:
+		return fmt.Errorf("%w: string point is %d bytes, limit %d: %w", ErrInvalidValue, len(*text), engine.MaxStringBytes, ErrLimit)
+	case !utf8.ValidString(*text):
+		return fmt.Errorf("%w: string point is not valid UTF-8", ErrInvalidValue)
+	}
+	return nil
 }
 
 // Append logs value to the metric series at the next step: one past the
@@ -89,6 +118,11 @@ func (f *Field) Append(value float64) error {
 
 // AppendString is Append for a string series.
 func (f *Field) AppendString(text string) error {
+	if f.text.Load() == nil {
+		if err := f.checkPoint(0, &text); err != nil {
+			return f.r.wrap("append string", f.path, err)
+		}
+	}
 	ef, err := f.resolve(engine.KindString, "append string")
 	if ef == nil {
 		return err

@@ -555,3 +555,46 @@ func TestConcurrentLogReadFlushClose(t *testing.T) {
 	checkIntegrity(t, r.Dir())
 }
 
+// TestRefusedFirstPointDefinesNothing is the regression test for a refused
+// point that left a field behind: the first Log or LogString on a path
+// defined the series before the engine checked the point, so a 10 MiB or
+// invalid UTF-8 string, or a NaN step, came back as an error yet left an
+// empty series in the run, its kind fixed — a later Log of the right kind
+// on that path failed with ErrKindMismatch. Found by TestHostileValuesRefused
+// on fresh paths.
+func TestRefusedFirstPointDefinesNothing(t *testing.T) {
+	root := t.TempDir()
+	opts := hostileOptions(root)
+	opts.RunID = "first"
+	r, err := New(opts)
+	require.NoError(t, err)
+	big := strings.Repeat("x", 10<<20)
+	for _, tc := range []struct {
+		name string
+		call func(f *Field) error
+		want error
+	}{
+		{"10 MiB string", func(f *Field) error { return f.LogString(big, 0) }, ErrLimit},
+		{"invalid UTF-8", func(f *Field) error { return f.LogString("\xff", 0) }, ErrInvalidValue},
+		{"invalid UTF-8 appended", func(f *Field) error { return f.AppendString("\xc3") }, ErrInvalidValue},
+		{"NaN step", func(f *Field) error { return f.Log(1, math.NaN()) }, ErrInvalidStep},
+		{"infinite step of a string", func(f *Field) error { return f.LogString("x", math.Inf(1)) }, ErrInvalidStep},
+	} {
+		path := "fresh/" + strings.ReplaceAll(tc.name, " ", "-")
+		require.ErrorIs(t, tc.call(r.Field(path)), tc.want, tc.name)
+		require.False(t, r.Exists(path), "%s: the refused point defined the field", tc.name)
+		// The path is still free for either kind.
+		require.NoError(t, r.Field(path).Log(1, 1), tc.name)
+	}
+	require.NoError(t, r.Close())
+	ro, err := OpenReadOnly("first", opts)
+	require.NoError(t, err)
+	defer ro.Close()
+	fields, err := ro.Fields()
+	require.NoError(t, err)
+	for _, f := range fields {
+		if strings.HasPrefix(f.Path, "fresh/") {
+			require.Equal(t, KindMetric, f.Kind, f.Path)
+		}
+	}
+}
