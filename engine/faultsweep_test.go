@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"path/filepath"
 	"runtime/debug"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/goodseed/goodseed-go/index"
 	"github.com/goodseed/goodseed-go/internal/vfs"
 )
 
@@ -317,20 +319,23 @@ func TestFaultSweepEverySite(t *testing.T) {
 		counts[op]++
 		return all.MaybeError(op, path)
 	})
-	clean := &sweepLife{fsys: vfs.NewErrorFS(vfs.NewMem(), byOp), dir: dir,
+	clean := &sweepLife{fsys: withLockFaults(vfs.NewErrorFS(vfs.NewMem(), byOp), byOp), dir: dir,
 		m: sweepModel{newRunContent(), newRunContent(), newRunContent()}}
 	clean.run()
 	require.Empty(t, clean.errs, "the life without faults")
 	require.Greater(t, len(clean.m.logged.metrics), 200)
 	t.Logf("the life makes %d file-system calls: %v", all.Count(), fmtCounts(counts))
 
-	type tally struct{ cases, surfaced, absorbed int }
+	type tally struct {
+		cases, surfaced, absorbed int
+		sites                     map[string]int // by the file the call was on
+	}
 	tallies := map[string]*tally{}
 	total := 0
 	for _, fk := range sweepFaults {
 		n := counts[fk.op]
 		require.NotZero(t, n, "the life makes no %s call", fk.op)
-		tl := &tally{}
+		tl := &tally{sites: map[string]int{}}
 		tallies[fk.name] = tl
 		for k := 1; k <= n; k++ {
 			msg := fmt.Sprintf("%s at %s call %d of %d", fk.name, fk.op, k, n)
@@ -344,7 +349,7 @@ func TestFaultSweepEverySite(t *testing.T) {
 				}
 				return err
 			})
-			l := &sweepLife{fsys: vfs.NewErrorFS(mem, spy), dir: dir,
+			l := &sweepLife{fsys: withLockFaults(vfs.NewErrorFS(mem, spy), spy), dir: dir,
 				m: sweepModel{newRunContent(), newRunContent(), newRunContent()}}
 			func() {
 				defer func() {
@@ -357,6 +362,7 @@ func TestFaultSweepEverySite(t *testing.T) {
 			require.True(t, inj.Fired(), "%s: the life changed (not deterministic)", msg)
 			msg += " (" + where + ")"
 			tl.cases++
+			tl.sites[fileClass(where)]++
 			total++
 			require.Empty(t, l.sticky, "%s: not sticky", msg)
 
@@ -422,9 +428,79 @@ func TestFaultSweepEverySite(t *testing.T) {
 	var lines []string
 	for _, fk := range sweepFaults {
 		tl := tallies[fk.name]
-		lines = append(lines, fmt.Sprintf("%s %d (%d surfaced, %d absorbed)", fk.name, tl.cases, tl.surfaced, tl.absorbed))
+		lines = append(lines, fmt.Sprintf("%s %d (%d surfaced, %d absorbed; on %s)", fk.name, tl.cases, tl.surfaced, tl.absorbed,
+			fmtSites(tl.sites)))
 	}
 	t.Logf("fault sweep: %d (site × fault) cases: %s", total, strings.Join(lines, "; "))
+}
+
+// withLockFaults extends fsys's faults to the LOCK file's owner record:
+// vfs.ErrorFS hands out the inner file system's lock, whose file it does
+// not see.
+func withLockFaults(fsys *vfs.ErrorFS, inj vfs.Injector) vfs.FS { return lockFaultFS{fsys, inj} }
+
+type lockFaultFS struct {
+	*vfs.ErrorFS
+	inj vfs.Injector
+}
+
+func (l lockFaultFS) Lock(name string) (vfs.Locker, error) {
+	lk, err := l.ErrorFS.Lock(name)
+	if err != nil {
+		return nil, err
+	}
+	return faultyLocker{lk, &faultyFile{lk.File(), l.inj}}, nil
+}
+
+type faultyLocker struct {
+	vfs.Locker
+	f *faultyFile
+}
+
+func (l faultyLocker) File() vfs.File { return l.f }
+
+type faultyFile struct {
+	vfs.File
+	inj vfs.Injector
+}
+
+func (f *faultyFile) WriteAt(p []byte, off int64) (int, error) {
+	if err := f.inj.MaybeError(vfs.OpWrite, f.Name()); err != nil {
+		return 0, err
+	}
+	return f.File.WriteAt(p, off)
+}
+
+func (f *faultyFile) Sync() error {
+	if err := f.inj.MaybeError(vfs.OpSync, f.Name()); err != nil {
+		return err
+	}
+	return f.File.Sync()
+}
+
+// fileClass names the kind of file a call was on.
+func fileClass(name string) string {
+	switch {
+	case strings.HasSuffix(name, ".seg"):
+		return "segment"
+	case strings.Contains(name, ".torn-"):
+		return "torn copy"
+	case index.IsTempName(name):
+		return "index temp"
+	case name == index.FileName:
+		return "index"
+	case name == LockFileName:
+		return "LOCK"
+	}
+	return "directory"
+}
+
+func fmtSites(m map[string]int) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func fmtCounts(c map[vfs.Op]int) string {
