@@ -605,12 +605,12 @@ func TestCorruptionMatrix(t *testing.T) {
 	// thousand flips on each state of the run and every truncation point
 	// (a few minutes). By default a sample of it, smaller still under the
 	// race detector or -short.
-	flips, stride := [2]int{250, 150}, int64(7)
+	flips, stride := [2]int{200, 100}, int64(13)
 	switch {
 	case os.Getenv("GS_FULL_MATRIX") != "":
 		flips, stride = [2]int{1000, 1000}, 1
 	case raceEnabled || testing.Short():
-		flips, stride = [2]int{40, 30}, 61
+		flips, stride = [2]int{20, 15}, 251
 	}
 	for vi, crashed := range []bool{false, true} {
 		flips := flips[vi]
