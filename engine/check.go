@@ -110,7 +110,7 @@ func (s CheckSummary) Clean() bool { return s.Damage == 0 }
 //	                          claims more bytes than the file holds while blocks that verify follow it
 //	                          (readers take it for a torn header and read none; recover copies them)
 //	segment-name     Damage   a header names another writer or seq than its file name
-//	run-id-mismatch  Damage   a segment of another run (readers refuse the run)
+//	run-id-mismatch  Damage   a segment of another run (readers skip it)
 //	unknown-version  Damage   a segment header names a major version this build cannot read (recover
 //	                          still copies its blocks when every one verifies and decodes as this format's)
 //	                 Warning  the index is of an unknown major version (readers rebuild it)
@@ -197,10 +197,12 @@ type checker struct {
 	sum  CheckSummary
 
 	whole bool // checking a whole run: dictionary replay, index cross-checks
-	// runID is the run the segments belong to: the index's when a segment
-	// agrees, else the one most segment headers name.
-	runID   string
-	headers map[string]segHeader // file headers that verify, by segment name
+	// runID is the run the segments belong to (electRunID): the index's
+	// when a segment header agrees, else the one most headers name.
+	runID    string
+	headers  map[string]segHeader // file headers that verify, by segment name
+	hdrOrder []string             // run ids the headers name, first seen first
+	hdrCount map[string]int       // headers naming each run id
 
 	// The index, when it decodes and belongs to runID (possibly stale).
 	ix        *index.Index
@@ -362,25 +364,20 @@ func (c *checker) header(path, name string) (segment.Header, int64, bool) {
 }
 
 // readHeaders decodes the file header of every segment and decides whose
-// run this is.
+// run this is, until the index has its say (readIndex).
 func (c *checker) readHeaders(segs []segFile) {
-	count := make(map[string]int)
-	var order []string
+	c.hdrCount = make(map[string]int)
 	for _, sf := range segs {
 		h, _, ok := c.header(filepath.Join(c.dir, sf.name), sf.name)
-		if !ok {
+		if !ok || h.RunID == "" {
 			continue
 		}
-		if count[h.RunID] == 0 {
-			order = append(order, h.RunID)
+		if c.hdrCount[h.RunID] == 0 {
+			c.hdrOrder = append(c.hdrOrder, h.RunID)
 		}
-		count[h.RunID]++
+		c.hdrCount[h.RunID]++
 	}
-	for _, id := range order {
-		if count[id] > count[c.runID] {
-			c.runID = id
-		}
-	}
+	c.runID = electRunID(c.hdrOrder, c.hdrCount, "")
 }
 
 // readIndex reads the index and decides, with the loader's own rules
@@ -399,9 +396,7 @@ func (c *checker) readIndex(segs []segFile) error {
 	if fi, err := c.fsys.Stat(filepath.Join(c.dir, index.FileName)); err == nil {
 		c.sum.Bytes += fi.Size()
 	}
-	if c.runID == "" || len(c.headers) == 0 {
-		c.runID = ix.RunID
-	}
+	c.runID = electRunID(c.hdrOrder, c.hdrCount, ix.RunID) // the loader's rule
 	if ix.RunID != c.runID {
 		c.ixForeign = ix.RunID
 		return nil
@@ -551,7 +546,7 @@ func (c *checker) checkSegment(path string, sf segFile, named, newest bool) erro
 		}
 		if foreign {
 			add(Damage, "run-id-mismatch", 0, hdrBytes,
-				"segment of run %q in run %q: readers refuse the run; its %d blocks are not part of it", rep.Header.RunID, c.runID, len(facts))
+				"segment of run %q in run %q: readers skip it; its %d blocks are not part of the run", rep.Header.RunID, c.runID, len(facts))
 			res.bad = append(res.bad, span{0, rep.Size})
 		}
 	}

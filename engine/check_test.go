@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -742,8 +744,11 @@ func TestCheckForeignSegment(t *testing.T) {
 		{Damage, "run-id-mismatch", next, 0, hdr},
 		{Warning, "index-stale", index.FileName, -1, 0},
 	}, locs(got))
-	_, err = OpenReader(rn.dir, mem)
-	require.ErrorContains(t, err, "belongs to run", "readers refuse a run holding another run's segment")
+	// Readers skip the foreign segment and read the rest exactly.
+	got1, rrep, errs := readRun(t, mem, rn.dir)
+	require.Empty(t, errs)
+	requireForeignReported(t, rrep, filepath.Join(rn.dir, next), "other-run")
+	requireExact(t, rn.want, got1, newRunContent(), "reader skipping the foreign segment")
 	rep, err := Salvage(rn.dir, "/out/foreign", mem)
 	require.NoError(t, err)
 	require.Equal(t, "test-run", rep.RunID)
@@ -767,6 +772,101 @@ func TestCheckForeignSegment(t *testing.T) {
 		{Damage, "segment-name", next, 0, rn.hdr[last]},
 		{Warning, "index-stale", index.FileName, -1, 0},
 	}, locs(got))
+}
+
+func requireForeignReported(t *testing.T, rep RecoveryReport, file, runID string) {
+	t.Helper()
+	var fe *ForeignSegmentError
+	for _, c := range rep.Corruptions {
+		if errors.As(c, &fe) {
+			break
+		}
+	}
+	require.NotNil(t, fe, "the foreign segment is reported: %v", rep.Corruptions)
+	require.Equal(t, file, fe.File)
+	require.Equal(t, runID, fe.RunID)
+	require.Equal(t, "test-run", fe.Want)
+	require.ErrorIs(t, fe, ErrCorrupt)
+	require.False(t, rep.Clean())
+}
+
+// TestForeignSegmentSkipped covers what readers and writers do with a
+// segment copied from another run: skip it whole, whether it sorts first
+// or last, with or without an index, and a writer resumes past it without
+// ever listing it in the index (which would then never validate).
+func TestForeignSegmentSkipped(t *testing.T) {
+	rn := buildCheckRun(t, 400)
+	foreignSeg := func(t *testing.T, mem vfs.FS, writer uint32, seq uint64) string {
+		w, err := segment.Create(mem, rn.dir, segment.Header{RunID: "other-run", WriterID: writer, Seq: seq}, segment.WriterOptions{})
+		require.NoError(t, err)
+		_, err = w.Append(blockKindRecords, 1, 1000, 1000, appendMeta(nil, 1, "status", "foreign"))
+		require.NoError(t, err)
+		require.NoError(t, w.Seal())
+		return filepath.Join(rn.dir, segment.SegmentName(writer, seq))
+	}
+	cases := []struct {
+		name    string
+		writer  uint32
+		seq     uint64
+		noIndex bool
+	}{
+		{"last", 1, uint64(len(rn.segs) + 1), false},
+		{"last, no index", 1, uint64(len(rn.segs) + 1), true},
+		{"first (writer 0)", 0, 1, false},
+		{"first, no index", 0, 1, true},
+		{"another writer", 7, 1, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			files := rn.files.clone()
+			if tc.noIndex {
+				delete(files, index.FileName)
+			}
+			mem := files.mount(t, rn.dir)
+			path := foreignSeg(t, mem, tc.writer, tc.seq)
+
+			got, rep, errs := readRun(t, mem, rn.dir)
+			require.Empty(t, errs)
+			requireForeignReported(t, rep, path, "other-run")
+			requireExact(t, rn.want, got, newRunContent(), "reader")
+
+			// Check agrees on whose run it is.
+			var findings []Finding
+			_, err := Check(rn.dir, mem, func(f Finding) { findings = append(findings, f) })
+			require.NoError(t, err)
+			var kinds []string
+			for _, f := range findings {
+				if f.Severity == Damage {
+					kinds = append(kinds, f.Kind+" "+filepath.Base(f.File))
+				}
+			}
+			require.Equal(t, []string{"run-id-mismatch " + filepath.Base(path)}, kinds)
+
+			// A writer resumes past it, and what it logs reads back.
+			s, err := Open(rn.dir, Options{FS: mem, FlushInterval: time.Hour})
+			require.NoError(t, err)
+			require.Equal(t, "test-run", s.RunID())
+			f, err := s.Field("after/resume", KindMetric)
+			require.NoError(t, err)
+			require.NoError(t, f.LogMetric(1, 2.5))
+			require.NoError(t, s.Close())
+			fh, err := mem.Open(path)
+			require.NoError(t, err)
+			raw, err := io.ReadAll(fh)
+			require.NoError(t, err)
+			require.NoError(t, fh.Close())
+			require.Contains(t, string(raw), "other-run", "the foreign segment is left as it was")
+
+			r, err := OpenReader(rn.dir, mem)
+			require.NoError(t, err)
+			defer r.Close()
+			require.False(t, r.Report().IndexRebuilt, "the index the writer left validates: %s", r.Report().IndexProblem)
+			requireForeignReported(t, r.Report(), path, "other-run")
+			var pts series.MetricColumns
+			require.NoError(t, r.ReadMetric("after/resume", &pts))
+			require.Equal(t, []float64{2.5}, pts.Values)
+		})
+	}
 }
 
 // TestCheckEveryBitFlip flips every 7th bit of a small closed run (every

@@ -58,6 +58,71 @@ func (e *VersionError) Error() string { return fmt.Sprintf("engine: read %s: %v"
 // Unwrap returns the segment package's error.
 func (e *VersionError) Unwrap() error { return e.Err }
 
+// ForeignSegmentError is a segment whose header names another run: a file
+// copied between run directories. Readers and writers skip it whole, as
+// they skip a damaged block; Check reports it and Salvage leaves it out.
+// It matches ErrCorrupt.
+type ForeignSegmentError struct {
+	File  string // the segment's path
+	RunID string // the run its header names
+	Want  string // the run the directory holds
+}
+
+func (e *ForeignSegmentError) Error() string {
+	return fmt.Sprintf("engine: segment %s belongs to run %q, not %q: skipped", e.File, e.RunID, e.Want)
+}
+
+// Is reports the error as corruption, so callers that count damage count it.
+func (e *ForeignSegmentError) Is(target error) bool { return target == ErrCorrupt }
+
+// electRunID decides whose run a directory is, the same way for readers,
+// writers and Check: the run of an index whose checksum holds when a
+// segment header names it too (or no header reads), else the run most
+// segment headers name, the first in name order on a tie. A segment copied
+// from another run is then the odd one out, even when it sorts first.
+func electRunID(order []string, count map[string]int, indexRunID string) string {
+	if indexRunID != "" && (count[indexRunID] > 0 || len(order) == 0) {
+		return indexRunID
+	}
+	var best string
+	for _, id := range order {
+		if count[id] > count[best] {
+			best = id
+		}
+	}
+	return best
+}
+
+// headerRunIDs reads the run id of each segment's header, in name order,
+// skipping those the index covers (they name indexRunID: validateIndex
+// checked). A header that does not read counts for no run; the scan
+// reports it.
+func headerRunIDs(fsys vfs.FS, dir string, segs []segFile, covered map[string]uint32, indexRunID string) ([]string, map[string]int) {
+	count := make(map[string]int)
+	var order []string
+	vote := func(id string) {
+		if count[id] == 0 {
+			order = append(order, id)
+		}
+		count[id]++
+	}
+	for _, sf := range segs {
+		if _, ok := covered[sf.name]; ok {
+			vote(indexRunID)
+			continue
+		}
+		sr, err := segment.Open(fsys, filepath.Join(dir, sf.name))
+		if err != nil {
+			continue
+		}
+		if id := sr.Header().RunID; id != "" {
+			vote(id)
+		}
+		sr.Close()
+	}
+	return order, count
+}
+
 // maxListedMissing bounds the names listed for one gap in a writer's
 // segment numbers (a hostile file name may claim seq 2^60).
 const maxListedMissing = 64
@@ -105,6 +170,7 @@ func missingSegments(segs []segFile) []string {
 // loaded is a run's state as found on disk.
 type loaded struct {
 	runID   string
+	foreign map[string]bool // segments of another run, skipped (reported once)
 	ix      *index.Index
 	st      *runState
 	segPos  map[string]uint32 // segment name → position in ix.Segments
@@ -297,15 +363,8 @@ func writeFileSync(fsys vfs.FS, path string, b []byte) error {
 // whatever it does not cover; a full rebuild from the segments otherwise,
 // with the dictionary of an index that reads but is not trusted.
 func load(fsys vfs.FS, dir string, segs []segFile) (*loaded, error) {
-	return loadWith(fsys, dir, segs, false)
-}
-
-func loadUnseeded(fsys vfs.FS, dir string, segs []segFile) (*loaded, error) {
-	return loadWith(fsys, dir, segs, true)
-}
-
-func loadWith(fsys vfs.FS, dir string, segs []segFile, seedOff bool) (*loaded, error) {
 	l := &loaded{
+		foreign: make(map[string]bool),
 		segPos:  make(map[string]uint32),
 		lastSeg: make(map[uint32]uint64),
 		nextSeq: make(map[uint32]uint64),
@@ -320,22 +379,34 @@ func loadWith(fsys vfs.FS, dir string, segs []segFile, seedOff bool) (*loaded, e
 	case err == nil:
 		if problem := validateIndex(fsys, dir, ix, segs); problem != "" {
 			l.report.IndexProblem = problem
-			if !seedOff {
-				seed = ix
-			}
+			seed = ix
 		} else {
 			l.ix, l.st = ix, newRunState()
 			if err := l.st.restore(ix.State); err != nil {
 				l.report.IndexProblem = err.Error()
 				l.ix = nil
-			} else {
-				l.report.Corruptions = append(l.report.Corruptions, verifyControlBlocks(fsys, dir, ix)...)
 			}
 		}
 	case errors.Is(err, fs.ErrNotExist):
 		l.report.IndexProblem = "index missing"
 	default:
 		l.report.IndexProblem = err.Error()
+	}
+	covered := make(map[string]uint32)
+	if l.ix != nil {
+		for i, se := range l.ix.Segments {
+			covered[se.Name] = uint32(i)
+		}
+	}
+	order, count := headerRunIDs(fsys, dir, segs, covered, checksummedRunID)
+	l.runID = electRunID(order, count, checksummedRunID)
+	if l.ix != nil && l.ix.RunID != l.runID {
+		// A trusted index covering no segment, of a run no segment names.
+		l.report.IndexProblem = fmt.Sprintf("index is of run %q, the segments of run %q", l.ix.RunID, l.runID)
+		l.ix, covered = nil, map[string]uint32{}
+	}
+	if seed != nil && seed.RunID != l.runID {
+		seed = nil // another run's index: its dictionary is not this one's
 	}
 	if l.ix == nil {
 		l.report.IndexRebuilt = true
@@ -349,14 +420,11 @@ func loadWith(fsys vfs.FS, dir string, segs []segFile, seedOff bool) (*loaded, e
 			// meta may be stale, the replay sets them.
 			if l.st.seedFields(seed.State) != nil {
 				l.st = newRunState()
-				seed = nil
 			}
 		}
 	} else {
-		l.runID = l.ix.RunID
-		for i, se := range l.ix.Segments {
-			l.segPos[se.Name] = uint32(i)
-		}
+		l.report.Corruptions = append(l.report.Corruptions, verifyControlBlocks(fsys, dir, l.ix)...)
+		l.segPos = covered
 		for _, b := range l.ix.Blocks {
 			w := l.ix.Segments[b.Segment].WriterID
 			l.nextSeq[w] = max(l.nextSeq[w], b.LastSeq+1)
@@ -364,15 +432,6 @@ func loadWith(fsys vfs.FS, dir string, segs []segFile, seedOff bool) (*loaded, e
 	}
 	if err := l.replay(fsys, dir, segs); err != nil {
 		return nil, err
-	}
-	if seed != nil && l.runID != "" && l.runID != seed.RunID {
-		// The index was another run's: its dictionary is not this one's.
-		return loadUnseeded(fsys, dir, segs)
-	}
-	if l.runID == "" {
-		// Every segment header is damaged, yet blocks verified: the run id
-		// of an index whose checksum holds still names the run.
-		l.runID = checksummedRunID
 	}
 	if len(segs) > 0 && len(l.report.UnknownVersion) == len(segs) {
 		return nil, l.report.UnknownVersion[0] // a run of a newer format: refuse it
@@ -495,8 +554,14 @@ func (l *loaded) replay(fsys vfs.FS, dir string, segs []segFile) error {
 	for _, sf := range segs {
 		path := filepath.Join(dir, sf.name)
 		l.lastSeg[sf.writer] = max(l.lastSeg[sf.writer], sf.seq)
+		if l.foreign[sf.name] {
+			continue
+		}
 		pos, known := l.segPos[sf.name]
 		if !known {
+			if l.isForeign(fsys, path) {
+				continue
+			}
 			pos = l.ix.AddSegment(index.SegmentEntry{Name: sf.name, WriterID: sf.writer, Seq: sf.seq})
 			l.segPos[sf.name] = pos
 			if err := l.scanNew(fsys, path, pos, &scratch); err != nil {
@@ -511,6 +576,28 @@ func (l *loaded) replay(fsys vfs.FS, dir string, segs []segFile) error {
 	return nil
 }
 
+// isForeign says whether the segment at path is of another run, and if so
+// reports it and remembers to skip it: it must not enter the index (a
+// writer's index naming it would never validate again), and its blocks
+// must not apply. A header that does not read is the scan's to report.
+func (l *loaded) isForeign(fsys vfs.FS, path string) bool {
+	if l.runID == "" {
+		return false
+	}
+	sr, err := segment.Open(fsys, path)
+	if err != nil {
+		return false
+	}
+	id := sr.Header().RunID
+	sr.Close()
+	if id == "" || id == l.runID {
+		return false
+	}
+	l.foreign[filepath.Base(path)] = true
+	l.report.Corruptions = append(l.report.Corruptions, &ForeignSegmentError{File: path, RunID: id, Want: l.runID})
+	return true
+}
+
 func (l *loaded) scanNew(fsys vfs.FS, path string, pos uint32, scratch *blockScratch) error {
 	sr, err := segment.Scan(fsys, path, func(m segment.BlockMeta, payload []byte) error {
 		if m.Kind == blockKindRecords {
@@ -520,9 +607,6 @@ func (l *loaded) scanNew(fsys vfs.FS, path string, pos uint32, scratch *blockScr
 	})
 	if sr.Header.RunID != "" && l.runID == "" {
 		l.runID = sr.Header.RunID
-	}
-	if sr.Header.RunID != "" && sr.Header.RunID != l.runID {
-		return fmt.Errorf("engine: segment %s belongs to run %q, not %q", path, sr.Header.RunID, l.runID)
 	}
 	for _, c := range sr.Corruptions {
 		l.report.Corruptions = append(l.report.Corruptions, c)
