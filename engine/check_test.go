@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/goodseed/goodseed-go/index"
+	"github.com/goodseed/goodseed-go/internal/segtest"
 	"github.com/goodseed/goodseed-go/internal/vfs"
 	"github.com/goodseed/goodseed-go/segment"
 	"github.com/goodseed/goodseed-go/series"
@@ -325,8 +326,17 @@ func damageCases(t testing.TB, rn *checkRun) []damageCase {
 			// Readers skip the segment; its blocks verify as this format's,
 			// so recover copies them all.
 			name:   "unknown major version",
-			damage: func(f runFiles) { f[middle][9] ^= 0x08 },
+			damage: func(f runFiles) { segtest.SetMajor(f[middle], 9) },
 			want:   []loc{{Damage, "unknown-version", middle, 0, middleLen}, stale},
+			single: true, rescued: true,
+		},
+		{
+			// A flipped bit in the major version of a header of ours: the
+			// header verifies as major 1, so it is header damage and the
+			// readers still read every block.
+			name:   "flipped major version bit",
+			damage: func(f runFiles) { f[middle][9] ^= 0x08 },
+			want:   []loc{{Damage, "segment-header", middle, 0, rn.hdr[middle]}, stale},
 			single: true, rescued: true,
 		},
 		{
@@ -787,6 +797,7 @@ func requireForeignReported(t *testing.T, rep RecoveryReport, file, runID string
 	require.Equal(t, runID, fe.RunID)
 	require.Equal(t, "test-run", fe.Want)
 	require.ErrorIs(t, fe, ErrCorrupt)
+	require.ErrorIs(t, fe, segment.ErrCorrupt)
 	require.False(t, rep.Clean())
 }
 

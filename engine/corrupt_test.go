@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/goodseed/goodseed-go/index"
+	"github.com/goodseed/goodseed-go/internal/segtest"
 	"github.com/goodseed/goodseed-go/internal/vfs"
 	"github.com/goodseed/goodseed-go/segment"
 	"github.com/goodseed/goodseed-go/series"
@@ -968,11 +970,30 @@ func TestUnknownVersionSegment(t *testing.T) {
 	bumpMajor := func(path string) {
 		b, err := os.ReadFile(path)
 		require.NoError(t, err)
-		b[9] ^= 0x08 // major version u16 at offset 8
+		segtest.SetMajor(b, 9) // a real later major, checksummed as such
 		require.NoError(t, os.WriteFile(path, b, 0o644))
 	}
-	bumpMajor(segs[1])
+
+	// A flipped bit in the major version is damage to one header: every
+	// block is still read.
+	orig, err := os.ReadFile(segs[1])
+	require.NoError(t, err)
+	flipped := bytes.Clone(orig)
+	flipped[9] ^= 0x08
+	require.NoError(t, os.WriteFile(segs[1], flipped, 0o644))
 	r := openReader(t, dir)
+	require.Empty(t, r.Report().UnknownVersion)
+	require.Len(t, r.Report().Corruptions, 1)
+	require.ErrorContains(t, r.Report().Corruptions[0], "damaged major version")
+	var all series.MetricColumns
+	err = r.ReadMetric("m", &all)
+	require.ErrorIs(t, err, segment.ErrCorrupt, "the header damage is reported with the read")
+	require.Len(t, all.Steps, 3000, "every block of the segment is still read")
+	require.NoError(t, r.Close())
+	require.NoError(t, os.WriteFile(segs[1], orig, 0o644))
+
+	bumpMajor(segs[1])
+	r = openReader(t, dir)
 	rep := r.Report()
 	require.Len(t, rep.UnknownVersion, 1)
 	require.Equal(t, segs[1], rep.UnknownVersion[0].File)

@@ -61,7 +61,6 @@ func (e *VersionError) Unwrap() error { return e.Err }
 // ForeignSegmentError is a segment whose header names another run: a file
 // copied between run directories. Readers and writers skip it whole, as
 // they skip a damaged block; Check reports it and Salvage leaves it out.
-// It matches ErrCorrupt.
 type ForeignSegmentError struct {
 	File  string // the segment's path
 	RunID string // the run its header names
@@ -72,8 +71,11 @@ func (e *ForeignSegmentError) Error() string {
 	return fmt.Sprintf("engine: segment %s belongs to run %q, not %q: skipped", e.File, e.RunID, e.Want)
 }
 
-// Is reports the error as corruption, so callers that count damage count it.
-func (e *ForeignSegmentError) Is(target error) bool { return target == ErrCorrupt }
+// Is reports the error as corruption (ErrCorrupt and segment.ErrCorrupt),
+// so callers that count damage count it.
+func (e *ForeignSegmentError) Is(target error) bool {
+	return target == ErrCorrupt || target == segment.ErrCorrupt
+}
 
 // electRunID decides whose run a directory is, the same way for readers,
 // writers and Check: the run of an index whose checksum holds when a

@@ -251,7 +251,12 @@ func decodeFileHeader(b []byte, atEOF bool) (h Header, n int, prob headerProblem
 	h.Minor = binary.LittleEndian.Uint16(b[10:])
 	if h.Major != FormatMajor {
 		// A later major may lay out everything differently, so its checksum
-		// cannot be verified here.
+		// cannot be verified here. But a header that verifies once its
+		// major is read as ours is ours with a flipped bit: damage, whose
+		// blocks Scan still finds, not a segment to skip whole.
+		if flippedMajor(b) {
+			return h, 0, headerCorrupt, "damaged major version (the header verifies as major 1)"
+		}
 		return h, 0, headerVersion, "unknown major version"
 	}
 	if len(b) < fileHeaderFixedBytes {
@@ -282,6 +287,28 @@ func decodeFileHeader(b []byte, atEOF bool) (h Header, n int, prob headerProblem
 	h.Created = time.Unix(0, int64(binary.LittleEndian.Uint64(b[28:])))
 	h.RunID = string(b[38 : 38+idLen])
 	return h, n, headerOK, ""
+}
+
+// flippedMajor says whether b starts with a header of this major whose
+// major field alone was changed: it verifies with FormatMajor in its place.
+// A real later major passes only if its header happens to have this
+// layout and an xxhash collision with it (2^-64).
+func flippedMajor(b []byte) bool {
+	if len(b) < fileHeaderFixedBytes {
+		return false
+	}
+	n := int(binary.LittleEndian.Uint32(b[12:]))
+	idLen := int(binary.LittleEndian.Uint16(b[36:]))
+	if n < fileHeaderFixedBytes+idLen || n > maxFileHeaderBytes || idLen > maxRunIDBytes || len(b) < n {
+		return false
+	}
+	var major [2]byte
+	binary.LittleEndian.PutUint16(major[:], FormatMajor)
+	d := xxhash.New()
+	d.Write(b[:8])
+	d.Write(major[:])
+	d.Write(b[10 : n-8])
+	return binary.LittleEndian.Uint64(b[n-8:]) == d.Sum64()
 }
 
 // blockHeader is the decoded fixed part of a block frame.

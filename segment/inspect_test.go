@@ -66,11 +66,11 @@ func TestBlockHeaderAt(t *testing.T) {
 	}
 }
 
-// TestScanFrom: a header whose major version field is flipped reads as
-// another format, so Scan returns none of the blocks after it, ScanFrom
-// all. One whose length field claims more than the file holds is corrupt,
-// not torn (the header is written whole before any block): Scan reports it
-// and resyncs to every block, as ScanFrom does.
+// TestScanFrom: a header whose major version field or length field is
+// flipped is corrupt (the first verifies as major 1; the second claims more
+// than the file holds, and the header is written whole before any block, so
+// it is not torn): Scan reports it and resyncs to every block, as ScanFrom
+// does.
 func TestScanFrom(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -79,7 +79,7 @@ func TestScanFrom(t *testing.T) {
 		err  error
 	}{
 		{"header length", 13, 0x20, ErrCorrupt}, // + 8 KiB, past the end of the file
-		{"major version", 9, 0x08, ErrUnknownVersion},
+		{"major version", 9, 0x08, ErrCorrupt},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path, want := writeSegment(t, vfs.Default, t.TempDir(), 12, 300, true, WriterOptions{})

@@ -141,9 +141,12 @@ func TestUnknownVersion(t *testing.T) {
 	path, want := writeSegment(t, vfs.Default, t.TempDir(), 5, 100, true, WriterOptions{})
 	orig := readFile(t, path)
 
-	// A later major: refused by name, whatever follows.
+	// A later major, its header checksummed as written: refused by name,
+	// whatever follows.
+	hl := int(binary.LittleEndian.Uint32(orig[12:]))
 	b := bytes.Clone(orig)
 	binary.LittleEndian.PutUint16(b[8:], 2)
+	binary.LittleEndian.PutUint64(b[hl-8:], xxhash.Sum64(b[:hl-8]))
 	writeFile(t, path, b)
 	_, err := Open(vfs.Default, path)
 	if !errors.Is(err, ErrUnknownVersion) || !strings.Contains(err.Error(), path) || errors.Is(err, ErrCorrupt) {
@@ -153,8 +156,23 @@ func TestUnknownVersion(t *testing.T) {
 		t.Fatalf("scan major 2: %v", err)
 	}
 
+	// The same major field flipped in a header of ours (its checksum is of
+	// major 1): damage at offset 0, and every block is still found.
+	for _, major := range []uint16{0, 2, 3, 0x8001} {
+		b = bytes.Clone(orig)
+		binary.LittleEndian.PutUint16(b[8:], major)
+		writeFile(t, path, b)
+		var ce *CorruptionError
+		if _, err := Open(vfs.Default, path); !errors.As(err, &ce) || ce.Offset != 0 || errors.Is(err, ErrUnknownVersion) {
+			t.Fatalf("flipped major %d: Open: %v", major, err)
+		}
+		rep, err := Scan(vfs.Default, path, nil)
+		if err != nil || rep.Blocks != len(want) || len(rep.Corruptions) != 1 || rep.Corruptions[0].Offset != 0 {
+			t.Fatalf("flipped major %d: Scan: %+v, %v", major, rep, err)
+		}
+	}
+
 	// A later minor that added 5 header bytes: accepted, extra bytes skipped.
-	hl := int(binary.LittleEndian.Uint32(orig[12:]))
 	b = append(bytes.Clone(orig[:hl-8]), "extra"...)
 	binary.LittleEndian.PutUint16(b[10:], 3)
 	binary.LittleEndian.PutUint32(b[12:], uint32(hl+5))

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/goodseed/goodseed-go/engine"
+	"github.com/goodseed/goodseed-go/internal/segtest"
 	"github.com/goodseed/goodseed-go/run"
 )
 
@@ -533,7 +534,7 @@ func TestCatalogUnreadableRun(t *testing.T) {
 	require.NoError(t, os.MkdirAll(bad, 0o755))
 	b, err := os.ReadFile(filepath.Join(paFixtureCrashed, "00000001-0000000000000001.seg"))
 	require.NoError(t, err)
-	b[9] ^= 0x08 // the major version, u16 at offset 8
+	segtest.SetMajor(b, 9) // a later format
 	require.NoError(t, os.WriteFile(filepath.Join(bad, "00000001-0000000000000001.seg"), b, 0o644))
 	h := paServer(t, home).Handler()
 	runs := paRuns(t, h, "/api/runs")
