@@ -204,14 +204,19 @@ func Lines(seed int64, n int) []string {
 	r := newRand(seed, 0)
 	out := make([]string, n)
 	step, total := 0, 100000
+	epochs := 0 // whole passes over total steps: the progress bar restarts
 	loss := 4.0
 	for i := range out {
 		step += 1 + r.IntN(20)
+		if step > total {
+			step -= total
+			epochs += total / 10000
+		}
 		loss = max(0.05, loss*(1-0.001*r.Float64())+0.01*r.NormFloat64())
 		switch p := r.IntN(100); {
 		case p < 60:
 			out[i] = fmt.Sprintf("epoch %d step %d/%d loss=%.4f acc=%.4f lr=%.3e grad_norm=%.3f",
-				step/10000, step, total, loss, 1-loss/5, 3e-4*(1-float64(step)/float64(total)), 0.5+r.Float64())
+				epochs+step/10000, step, total, loss, 1-loss/5, 3e-4*(1-float64(step)/float64(total)), 0.5+r.Float64())
 		case p < 85:
 			pct := step * 100 / total
 			bar := strings.Repeat("█", pct/10) + strings.Repeat(" ", 10-pct/10)

@@ -1,8 +1,10 @@
 package workload
 
 import (
+	"fmt"
 	"math"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -85,5 +87,36 @@ func TestLines(t *testing.T) {
 		if l == "" {
 			t.Fatal("empty line")
 		}
+	}
+}
+
+// TestLinesPastOneEpoch: a stream longer than one pass over the progress
+// bar's total (about 10,500 lines) restarts the bar for the next epoch
+// instead of drawing it past 100 % (which used to panic), and the lines of
+// a shorter stream are a prefix of a longer one's.
+func TestLinesPastOneEpoch(t *testing.T) {
+	ls := Lines(1, 40000)
+	if !reflect.DeepEqual(ls[:1000], Lines(1, 1000)) {
+		t.Fatal("a longer stream does not start with the shorter one")
+	}
+	bars, lastEpoch := 0, 0
+	for i, l := range ls {
+		var pct int
+		if _, err := fmt.Sscanf(l, "%d%%|", &pct); err == nil && strings.Contains(l, "it/s]") {
+			bars++
+			if pct < 0 || pct > 100 {
+				t.Fatalf("line %d: progress %d%%: %q", i, pct, l)
+			}
+		}
+		var epoch int
+		if _, err := fmt.Sscanf(l, "epoch %d ", &epoch); err == nil {
+			if epoch < lastEpoch {
+				t.Fatalf("line %d: epoch %d after %d", i, epoch, lastEpoch)
+			}
+			lastEpoch = epoch
+		}
+	}
+	if bars < 8000 || lastEpoch < 30 {
+		t.Fatalf("%d progress bars, last epoch %d: the stream did not cover several epochs", bars, lastEpoch)
 	}
 }
