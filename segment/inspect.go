@@ -68,9 +68,10 @@ func FooterOffset(f vfs.File, size int64) (int64, bool) {
 // ScanFrom walks the blocks of a segment as Scan does, but without its
 // file header: it starts at off, resynchronising on the first block header
 // that verifies at or after it. It is for a file whose header cannot be
-// trusted — damaged so that it reads as torn (a header length past the end
-// of the file) or as another major version — while its blocks, each with
-// its own checksum, may all be intact; Scan returns none of them. The
+// trusted — damaged so that it reads as torn (a run id length flipped
+// with the header length to match, past the end of the file) or as a real
+// later major version — while its blocks, each with its own checksum, may
+// all be intact; Scan returns none of them. The
 // report's Header is zero; fn and the errors are as for Scan.
 func ScanFrom(fsys vfs.FS, path string, off int64, fn func(BlockMeta, []byte) error) (ScanReport, error) {
 	var rep ScanReport
@@ -83,53 +84,6 @@ func ScanFrom(fsys vfs.FS, path string, off int64, fn func(BlockMeta, []byte) er
 		r.sizeHint = fi.Size()
 	}
 	defer r.Close()
-	var te *TornTailError
-	var ce *CorruptionError
-	var payload []byte
-	for {
-		m, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		if errors.As(err, &te) {
-			rep.Torn = te
-			continue
-		}
-		if errors.As(err, &ce) {
-			rep.Corruptions = append(rep.Corruptions, ce)
-			continue
-		}
-		if err != nil {
-			return rep, err
-		}
-		if payload, err = r.Payload(payload); err != nil {
-			if errors.As(err, &ce) {
-				rep.Corruptions = append(rep.Corruptions, ce)
-				continue
-			}
-			return rep, err
-		}
-		if rep.Blocks == 0 || m.FirstSeq < rep.FirstSeq {
-			rep.FirstSeq = m.FirstSeq
-		}
-		rep.LastSeq = max(rep.LastSeq, m.LastSeq)
-		rep.Blocks++
-		rep.Records += uint64(m.Records)
-		rep.ValidEnd = m.End()
-		if fn != nil {
-			if err := fn(m, payload); err != nil {
-				return rep, err
-			}
-		}
-	}
-	if ft, ok := r.Footer(); ok {
-		rep.Sealed, rep.Footer = true, ft
-		rep.ValidEnd = max(rep.ValidEnd, r.sealedEnd)
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		return rep, fmt.Errorf("segment: scan %s: stat: %w", path, err)
-	}
-	rep.Size = fi.Size()
-	return rep, nil
+	err = r.walk(&rep, fn)
+	return rep, err
 }

@@ -52,6 +52,16 @@ func Scan(fsys vfs.FS, path string, fn func(BlockMeta, []byte) error) (ScanRepor
 	default:
 		rep.Header, rep.ValidEnd = r.hdr, r.dataOff
 	}
+	err = r.walk(&rep, fn)
+	return rep, err
+}
+
+// walk reads the blocks from r's position to the end into rep, giving each
+// valid one to fn (when not nil), and then the footer and the file size:
+// the part of Scan and ScanFrom after the file header.
+func (r *Reader) walk(rep *ScanReport, fn func(BlockMeta, []byte) error) error {
+	var te *TornTailError
+	var ce *CorruptionError
 	var payload []byte
 	for {
 		m, err := r.Next()
@@ -67,7 +77,7 @@ func Scan(fsys vfs.FS, path string, fn func(BlockMeta, []byte) error) (ScanRepor
 			continue
 		}
 		if err != nil {
-			return rep, err
+			return err
 		}
 		payload, err = r.Payload(payload)
 		if err != nil {
@@ -75,7 +85,7 @@ func Scan(fsys vfs.FS, path string, fn func(BlockMeta, []byte) error) (ScanRepor
 				rep.Corruptions = append(rep.Corruptions, ce)
 				continue
 			}
-			return rep, err
+			return err
 		}
 		if rep.Blocks == 0 || m.FirstSeq < rep.FirstSeq {
 			rep.FirstSeq = m.FirstSeq
@@ -86,7 +96,7 @@ func Scan(fsys vfs.FS, path string, fn func(BlockMeta, []byte) error) (ScanRepor
 		rep.ValidEnd = m.End()
 		if fn != nil {
 			if err := fn(m, payload); err != nil {
-				return rep, err
+				return err
 			}
 		}
 	}
@@ -96,8 +106,8 @@ func Scan(fsys vfs.FS, path string, fn func(BlockMeta, []byte) error) (ScanRepor
 	}
 	fi, err := r.f.Stat()
 	if err != nil {
-		return rep, fmt.Errorf("segment: scan %s: stat: %w", path, err)
+		return fmt.Errorf("segment: scan %s: stat: %w", r.path, err)
 	}
 	rep.Size = fi.Size()
-	return rep, nil
+	return nil
 }
