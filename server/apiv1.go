@@ -80,6 +80,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/goodseed/goodseed-go/engine"
 	"github.com/goodseed/goodseed-go/run"
@@ -647,13 +648,19 @@ func (v *apiV1) listRuns(w http.ResponseWriter, r *http.Request, g keyGrant) *ap
 // ---- helpers ----
 
 // readJSON reads a small JSON body (gzip allowed) into dst: 400 when it is
-// malformed.
+// malformed. JSON is UTF-8 (RFC 8259); encoding/json would quietly turn
+// invalid bytes inside a string into U+FFFD, storing a config, path or
+// name other than the one sent, so a body that is not UTF-8 is refused,
+// as the ingest decoders refuse one.
 func (v *apiV1) readJSON(w http.ResponseWriter, r *http.Request, dst any) *apiError {
 	buf, e := v.readBody(w, r)
 	if e != nil {
 		return e
 	}
 	defer v.putBody(buf)
+	if !utf8.Valid(buf.data) {
+		return v1BadRequest("malformed JSON body: not valid UTF-8")
+	}
 	if err := json.Unmarshal(buf.data, dst); err != nil {
 		return v1BadRequest("malformed JSON body: %v", err)
 	}
