@@ -82,14 +82,7 @@ func runDump(e *env, opts any, args []string) error {
 	if o.format != "jsonl" && o.format != "csv" {
 		return usagef("--format %q: want jsonl or csv", o.format)
 	}
-	if len(args) != 1 {
-		return usagef("dump takes one argument, RUN")
-	}
-	dir, err := e.resolveRun(args[0])
-	if err != nil {
-		return err
-	}
-	rd, err := engine.OpenReader(dir, nil)
+	_, rd, err := e.openRun("dump", args)
 	if err != nil {
 		return err
 	}

@@ -78,14 +78,7 @@ func runFields(e *env, opts any, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(args) != 1 {
-		return usagef("fields takes one argument, RUN")
-	}
-	dir, err := e.resolveRun(args[0])
-	if err != nil {
-		return err
-	}
-	rd, err := engine.OpenReader(dir, nil)
+	_, rd, err := e.openRun("fields", args)
 	if err != nil {
 		return err
 	}

@@ -41,14 +41,7 @@ func init() {
 var timeNow = time.Now
 
 func runInfo(e *env, _ any, args []string) error {
-	if len(args) != 1 {
-		return usagef("info takes one argument, RUN")
-	}
-	dir, err := e.resolveRun(args[0])
-	if err != nil {
-		return err
-	}
-	rd, err := engine.OpenReader(dir, nil)
+	dir, rd, err := e.openRun("info", args)
 	if err != nil {
 		return err
 	}

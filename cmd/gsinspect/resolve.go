@@ -28,6 +28,23 @@ func (e *env) home() (string, error) {
 	return filepath.Join(h, ".goodseed"), nil
 }
 
+// openRun opens the run a command's one argument names for reading, with
+// its directory; cmd names the command in the usage error.
+func (e *env) openRun(cmd string, args []string) (string, *engine.Reader, error) {
+	if len(args) != 1 {
+		return "", nil, usagef("%s takes one argument, RUN", cmd)
+	}
+	dir, err := e.resolveRun(args[0])
+	if err != nil {
+		return "", nil, err
+	}
+	rd, err := engine.OpenReader(dir, nil)
+	if err != nil {
+		return "", nil, err
+	}
+	return dir, rd, nil
+}
+
 // resolveRun turns a RUN argument into a run directory: a path to a
 // directory holding segments, or project/run_id (workspace/project/run_id)
 // under the home. The errors say which of those was tried.

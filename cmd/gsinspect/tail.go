@@ -94,14 +94,7 @@ func runTail(e *env, opts any, args []string) error {
 	if o.interval <= 0 {
 		return usagef("--interval %s: want a positive duration", o.interval)
 	}
-	if len(args) != 1 {
-		return usagef("tail takes one argument, RUN")
-	}
-	dir, err := e.resolveRun(args[0])
-	if err != nil {
-		return err
-	}
-	rd, err := engine.OpenReader(dir, nil)
+	dir, rd, err := e.openRun("tail", args)
 	if err != nil {
 		return err
 	}
