@@ -84,6 +84,13 @@ func (v *apiV1) postConfigs(w http.ResponseWriter, r *http.Request, g keyGrant) 
 		if err != nil {
 			return v1BadRequest("config %s: %v", v1Quote(c.Path), err)
 		}
+		if c.Path == run.PathName && val2.Type == engine.TypeString {
+			// It becomes the run's name (v1MirrorSysConfig): the rules of
+			// POST runs' experiment_name and of the run package apply.
+			if err := run.ValidateName(val2.Str); err != nil {
+				return v1BadRequest("config %s: %v", v1Quote(c.Path), err)
+			}
+		}
 		values[i] = val2
 	}
 	rw, e := v.writers.acquire(dir, ref)

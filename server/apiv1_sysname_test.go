@@ -1,0 +1,42 @@
+package server
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/goodseed/goodseed-go/run"
+)
+
+// TestAPIv1SysNameIsValidated: sys/name set through configs becomes the
+// run's name (meta "name", Part A's experiment_name), so the rules POST
+// runs applies to experiment_name, the run package's ValidateName, apply
+// to it too. It used to be taken as is: a name with a bidi override or a
+// control character, refused at creation and by run.Set, reached the run
+// list through a config.
+func TestAPIv1SysNameIsValidated(t *testing.T) {
+	home := t.TempDir()
+	s, err := New(Options{Home: home, APIv1: true, APIKeys: map[string][]string{v1TestKey: {"*"}}})
+	require.NoError(t, err)
+	defer s.Close()
+	h := s.Handler()
+	id := v1CreateRun(t, h, "ws", "p", "r")
+	setName := func(items ...string) int {
+		rec := v1Serve(h, "POST", "/api/v1/runs/"+id+"/configs", v1TestKey, v1PyConfigsBody(items), "application/json", false)
+		if rec.Code != http.StatusNoContent {
+			require.Equal(t, "Request.Invalid", v1ErrorCode(t, rec))
+		}
+		return rec.Code
+	}
+	require.Equal(t, http.StatusNoContent, setName(v1PyConfig(run.PathName, "str", "good name ✓")))
+	before := v1Snapshot(t, h, id)
+	for _, bad := range []string{"safe\u202eexe.txt", "a\x00b", "line\nbreak", "\u2066iso\u2069", "zero\u200bwidth", "\ufeffbom"} {
+		require.Equal(t, http.StatusBadRequest, setName(v1PyConfig("c", "int", "1"), v1PyConfig(run.PathName, "str", bad)), "%q", bad)
+	}
+	require.Equal(t, before, v1Snapshot(t, h, id), "a refused name changed nothing")
+	require.Equal(t, "good name ✓", v1Decode[v1RunJSON](t, v1Serve(h, "GET", "/api/v1/runs/"+id, v1TestKey, nil, "", false).Body.Bytes()).Name)
+	// A sys/name that is not a string names nothing (it is not mirrored):
+	// stored as the config it is, as before.
+	require.Equal(t, http.StatusNoContent, setName(v1PyConfig(run.PathName, "int", "3")))
+}
