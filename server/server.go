@@ -86,13 +86,15 @@ func (s *Server) Home() string { return s.home }
 // Handler returns the server's HTTP handler (for httptest and embedding).
 func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
 
-// serveHTTP refuses paths with dot segments or empty segments before the
-// mux sees them: the mux would answer them with a redirect, without the
-// API's error body or CORS headers.
+// serveHTTP refuses paths with dot segments or empty segments, and paths
+// that do not start with '/' (the request target "*", or an absolute URL
+// without a path), before the mux sees them: the mux would answer them
+// with a redirect or a bare 400, without the API's error body or CORS
+// headers.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	// The path as sent: encoded dots (%2e) are the handlers' to refuse.
-	if p := r.URL.EscapedPath(); strings.Contains(p, "//") || hasDotSegment(p) {
-		detail := fmt.Sprintf("path %q has an empty, '.' or '..' segment", p)
+	if p := r.URL.EscapedPath(); !strings.HasPrefix(p, "/") || strings.Contains(p, "//") || hasDotSegment(p) {
+		detail := fmt.Sprintf("path %q does not start with '/' or has an empty, '.' or '..' segment", p)
 		if strings.HasPrefix(p, "/api/v1/") {
 			writeJSON(w, http.StatusBadRequest, map[string]string{
 				"error_code": "Request.Invalid", "title": "Invalid path", "detail": detail})
