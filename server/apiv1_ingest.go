@@ -130,7 +130,7 @@ func (p *writerPool) writeBatch(rw *runWriter, b *ingestBatch) *apiError {
 	for i := range b.points {
 		pt := &b.points[i]
 		ts := pt.timeMs
-		if ts == ingestNoTime {
+		if !pt.hasTime {
 			ts = now
 		}
 		var err error

@@ -47,17 +47,19 @@ import (
 
 // ---- the decoded batch ----
 
-// ingestNoTime marks a point that carried no timestamp.
+// ingestNoTime is the timeMs of a point that carried no timestamp; hasTime
+// tells it from a point that carried this very value.
 const ingestNoTime = math.MinInt64
 
 // ingestPoint is one decoded point. path indexes ingestBatch.paths.
 type ingestPoint struct {
-	step   float64
-	value  float64
-	timeMs int64
-	text   string
-	path   int32
-	isText bool
+	step    float64
+	value   float64
+	timeMs  int64
+	text    string
+	path    int32
+	isText  bool
+	hasTime bool
 }
 
 // ingestBatch is one ingest request's points and the distinct paths they
@@ -396,11 +398,12 @@ func (d *jsonDec) point() error {
 					hasStep = true
 				}
 			case "timestampMs":
-				p.timeMs = ingestNoTime
+				p.timeMs, p.hasTime = ingestNoTime, false
 				if !null {
 					if p.timeMs, err = d.intNumber(); err != nil {
 						return err
 					}
+					p.hasTime = true
 				}
 			case "number":
 				hasNum = false

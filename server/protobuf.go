@@ -225,7 +225,7 @@ func decodeDataPoint(msg []byte, base int, b *ingestBatch) error {
 			if field == 2 {
 				p.step = float64(int64(v))
 			} else {
-				p.timeMs = int64(v)
+				p.timeMs, p.hasTime = int64(v), true
 			}
 		case 4:
 			f, err := d.fixed(8)
