@@ -1094,3 +1094,52 @@ func TestRefreshStepsOverDamage(t *testing.T) {
 	require.Equal(t, 30, c.Len(), "and later blocks keep coming")
 	require.NoError(t, s.Close())
 }
+
+// TestRefreshMeetsSegmentBeforeItsHeader: a reader refreshing a live run
+// meets a new segment the writer has created but not yet written the
+// header of (empty, or part of the header). A later Refresh, once the
+// segment is whole, must read it — it used to take the segment as covered
+// up to offset 0 and fail every Refresh after with "inside the file
+// header" (found by gsinspect's several-servers-and-tail test).
+func TestRefreshMeetsSegmentBeforeItsHeader(t *testing.T) {
+	s, src := newRun(t, Options{FlushInterval: time.Hour, SegmentTargetBytes: 1024, BlockTargetBytes: 256})
+	f, err := s.Field("m", KindMetric)
+	require.NoError(t, err)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range 2000 {
+		require.NoError(t, f.LogMetric(float64(i), rng.Float64()))
+		if i%50 == 49 {
+			require.NoError(t, s.Flush())
+		}
+	}
+	require.NoError(t, s.Close())
+	segs, err := filepath.Glob(filepath.Join(src, "*.seg"))
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(segs), 3)
+	want := readMetric(t, openReader(t, src), "m")
+	require.Equal(t, 2000, want.Len())
+
+	for _, prefix := range []int{0, 5, 20} { // empty, inside the magic, past the major
+		t.Run(fmt.Sprint(prefix), func(t *testing.T) {
+			dir := t.TempDir()
+			copyFile := func(i, n int) {
+				b, err := os.ReadFile(segs[i])
+				require.NoError(t, err)
+				require.NoError(t, os.WriteFile(filepath.Join(dir, filepath.Base(segs[i])), b[:min(n, len(b))], 0o644))
+			}
+			copyFile(0, 1<<30)
+			copyFile(1, prefix) // created, header not (all) written yet
+			r, err := OpenReader(dir, nil)
+			require.NoError(t, err)
+			defer r.Close()
+			for i := 1; i < len(segs); i++ {
+				copyFile(i, 1<<30) // the writer finishes it and goes on
+				require.NoError(t, r.Refresh())
+			}
+			got := readMetric(t, r, "m")
+			require.Equal(t, want, got)
+			require.Empty(t, r.Report().Corruptions)
+			require.Empty(t, r.Report().Torn)
+		})
+	}
+}

@@ -641,6 +641,15 @@ func (l *loaded) continueFrom(fsys vfs.FS, path string, pos uint32, scratch *blo
 	if fi.Size() <= se.Covered || se.Sealed {
 		return nil
 	}
+	if se.Covered == 0 {
+		// First seen before its writer had written the file header (a
+		// reader refreshing a live run meets each new segment so): nothing
+		// of it is covered, not even the header. Scan it as new now.
+		if l.isForeign(fsys, path) {
+			return nil
+		}
+		return l.scanNew(fsys, path, pos, scratch)
+	}
 	r, err := segment.Open(fsys, path)
 	if err != nil {
 		return fmt.Errorf("engine: open %s: %w", path, err)

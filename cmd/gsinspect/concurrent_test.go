@@ -65,16 +65,11 @@ const (
 	concPause     = 15 * time.Millisecond
 	concHomeEnv   = "GSI_CONC_HOME"
 	concMsgPrefix = "gsconc "
-	// concSegmentBytes: the run stays in one segment (the engine's
-	// default size). With 3 KiB segments it rotates about six times, and
-	// tail --follow then fails now and then (about one run in eight under
-	// -race): engine.Reader.Refresh, meeting a new segment before the
-	// writer wrote its header, records it as covered up to offset 0, and
-	// every later Refresh fails with "read ... at offset 0: inside the file
-	// header". The servers reopen their reader on a failed Refresh and do
-	// not show it; tail stops with exit status 2. Set it to 3 << 10 once
-	// that is fixed.
-	concSegmentBytes = 0
+	// concSegmentBytes: small segments, so the run rotates about six
+	// times and the readers and tail meet new segments before their
+	// writer has written the header (engine's
+	// TestRefreshMeetsSegmentBeforeItsHeader).
+	concSegmentBytes = 3 << 10
 )
 
 // concLoss is train/loss at step: NaN and +Inf now and then.
@@ -862,12 +857,15 @@ func TestSeveralServersAndTail(t *testing.T) {
 	_, live, err := engine.ReadOwner(vfs.Default, dir)
 	require.NoError(t, err)
 	require.False(t, live, "no writer holds the run")
+	segs, err := filepath.Glob(filepath.Join(dir, "*.seg"))
+	require.NoError(t, err)
+	require.Greater(t, len(segs), 3, "the run rotated its segments while the readers followed it")
 
 	attempts, _ := partBAttempts()
 	var reqs []string
 	for _, cs := range append(servers, partB) {
 		reqs = append(reqs, fmt.Sprintf("%s %d", cs.name, cs.reqs.Load()))
 	}
-	t.Logf("concurrency: %d metric points and %d string lines in %d acknowledged flushes by a child writer; requests: %s (Part A: %d while the writer logged; Part B: %d write attempts on the live run, 409 Run.Locked, POST runs created false); tail printed %d lines; the writer logged for %v; %v in all",
-		2*points, concRounds*(1+concTextsPer), concRounds, strings.Join(reqs, ", "), duringWrites, attempts, len(lines), wrote.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+	t.Logf("concurrency: %d metric points and %d string lines in %d acknowledged flushes by a child writer; requests: %s (Part A: %d while the writer logged; Part B: %d write attempts on the live run, 409 Run.Locked, POST runs created false); tail printed %d lines; %d segments; the writer logged for %v; %v in all",
+		2*points, concRounds*(1+concTextsPer), concRounds, strings.Join(reqs, ", "), duringWrites, attempts, len(lines), len(segs), wrote.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 }
