@@ -514,7 +514,11 @@ func (c *catalog) scan() ([]*catEntry, error) {
 				e.mu.Lock()
 				c.updateLocked(e, l, false)
 				c.checkLiveLocked(e)
+				crashed := !e.live && e.sum.Err == nil && e.sum.Status == run.StatusRunning
 				e.mu.Unlock()
+				if crashed {
+					c.recheckCrashed(e)
+				}
 			}
 		})
 	}
@@ -618,12 +622,37 @@ func (c *catalog) updateLocked(e *catEntry, l catListing, wantReader bool) {
 	}
 }
 
+// catBeforeLiveCheck, when set (tests only), runs just before the LOCK of a
+// run that says running is asked: where a writer closing races the listing.
+var catBeforeLiveCheck func(dir string)
+
+// recheckCrashed looks again at a run that reads as running with no
+// writer: the files were stamped before the LOCK was asked, so a writer
+// that closed in between (its last status written, its LOCK released)
+// would show as crashed until the next listing. When the files changed
+// since the stamp, the run is reloaded and asked again.
+func (c *catalog) recheckCrashed(e *catEntry) {
+	l, err := c.restamp(e)
+	if err != nil || !l.hasSeg {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !slices.Equal(l.files, e.stamp) {
+		c.updateLocked(e, l, false)
+		c.checkLiveLocked(e)
+	}
+}
+
 // checkLiveLocked asks whether a writer holds the LOCK of a run that says
 // running (or says nothing yet). Runs that finished or failed are not asked:
 // resuming one changes its files, which reloads it. e.mu held.
 func (c *catalog) checkLiveLocked(e *catEntry) {
 	live := false
 	if e.sum.Err == nil && (e.sum.Status == run.StatusRunning || e.sum.Status == "") {
+		if catBeforeLiveCheck != nil {
+			catBeforeLiveCheck(e.dir)
+		}
 		live, _ = vfs.Default.IsLocked(filepath.Join(e.dir, engine.LockFileName))
 	}
 	if live != e.live {
