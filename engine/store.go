@@ -195,21 +195,13 @@ func (f *Field) logMetric(step, value float64, t int64) error {
 	if s.state.Load() != stateOpen {
 		return s.stateErr()
 	}
-	for {
-		b := f.cur.Load()
-		i := b.reserved.Add(1) - 1
-		if i < uint64(len(b.steps)) && i < uint64(len(b.values)) && i < uint64(len(b.times)) {
-			b.steps[i], b.values[i], b.times[i] = step, value, t
-			b.committed.Add(1)
-			if i == 0 {
-				s.markDirty(f)
-			}
-			return nil
-		}
-		if err := f.full(b); err != nil {
-			return err
-		}
+	b, i, err := f.claim()
+	if err != nil {
+		return err
 	}
+	b.steps[i], b.values[i], b.times[i] = step, value, t
+	f.commit(b, i)
+	return nil
 }
 
 // LogString appends a string point. The text must be valid UTF-8 of at
@@ -238,20 +230,45 @@ func (f *Field) logString(step float64, text string, t int64) error {
 	if s.state.Load() != stateOpen {
 		return s.stateErr()
 	}
+	b, i, err := f.claim()
+	if err != nil {
+		return err
+	}
+	b.steps[i], b.texts[i], b.times[i] = step, text, t
+	f.commit(b, i)
+	return nil
+}
+
+// claim reserves slot i of the field's current buffer for one point,
+// installing a new buffer when that one is full. The caller stores the
+// point's columns at i, then calls commit. Every column of a buffer has
+// len(steps) slots (its kind's value column, texts or values, included).
+func (f *Field) claim() (*pointBuf, uint64, error) {
+	b := f.cur.Load()
+	if i := b.reserved.Add(1) - 1; i < uint64(len(b.steps)) {
+		return b, i, nil
+	}
+	return f.claimFull(b) // kept out of claim so that claim inlines
+}
+
+// claimFull is claim's slow path: b is full (or sealed).
+func (f *Field) claimFull(b *pointBuf) (*pointBuf, uint64, error) {
 	for {
-		b := f.cur.Load()
-		i := b.reserved.Add(1) - 1
-		if i < uint64(len(b.steps)) && i < uint64(len(b.texts)) && i < uint64(len(b.times)) {
-			b.steps[i], b.texts[i], b.times[i] = step, text, t
-			b.committed.Add(1)
-			if i == 0 {
-				s.markDirty(f)
-			}
-			return nil
-		}
 		if err := f.full(b); err != nil {
-			return err
+			return nil, 0, err
 		}
+		b = f.cur.Load()
+		if i := b.reserved.Add(1) - 1; i < uint64(len(b.steps)) {
+			return b, i, nil
+		}
+	}
+}
+
+// commit hands slot i of b, now stored, to the flusher.
+func (f *Field) commit(b *pointBuf, i uint64) {
+	b.committed.Add(1)
+	if i == 0 {
+		f.s.markDirty(f)
 	}
 }
 
