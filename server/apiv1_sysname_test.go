@@ -16,12 +16,7 @@ import (
 // control character, refused at creation and by run.Set, reached the run
 // list through a config.
 func TestAPIv1SysNameIsValidated(t *testing.T) {
-	home := t.TempDir()
-	s, err := New(Options{Home: home, APIv1: true, APIKeys: map[string][]string{v1TestKey: {"*"}}})
-	require.NoError(t, err)
-	defer s.Close()
-	h := s.Handler()
-	id := v1CreateRun(t, h, "ws", "p", "r")
+	h, _, id := v1OneRun(t)
 	setName := func(items ...string) int {
 		rec := v1Serve(h, "POST", "/api/v1/runs/"+id+"/configs", v1TestKey, v1PyConfigsBody(items), "application/json", false)
 		if rec.Code != http.StatusNoContent {

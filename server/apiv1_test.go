@@ -443,6 +443,19 @@ func v1ServeReq(h http.Handler, req *http.Request) *httptest.ResponseRecorder {
 }
 
 // v1CreateRun creates run ws/proj/id with a "*" key and returns its id.
+// v1OneRun starts a Part B server over a fresh home, v1TestKey granting
+// every workspace, and creates the run ws/p/r; it returns the handler, the
+// home and the run's remote id.
+func v1OneRun(t *testing.T) (h http.Handler, home, id string) {
+	t.Helper()
+	home = t.TempDir()
+	s, err := New(Options{Home: home, APIv1: true, APIKeys: map[string][]string{v1TestKey: {"*"}}})
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	h = s.Handler()
+	return h, home, v1CreateRun(t, h, "ws", "p", "r")
+}
+
 func v1CreateRun(t testing.TB, h http.Handler, ws, proj, id string) string {
 	t.Helper()
 	rec := v1Serve(h, "POST", "/api/v1/runs", v1TestKey,

@@ -16,12 +16,7 @@ import (
 // landed on one field, and a run name the run package refuses (invalid
 // UTF-8) was stored; the ingest decoders already refused such bytes.
 func TestAPIv1JSONBodyMustBeUTF8(t *testing.T) {
-	home := t.TempDir()
-	s, err := New(Options{Home: home, APIv1: true, APIKeys: map[string][]string{v1TestKey: {"*"}}})
-	require.NoError(t, err)
-	defer s.Close()
-	h := s.Handler()
-	id := v1CreateRun(t, h, "ws", "p", "r")
+	h, home, id := v1OneRun(t)
 	rec := v1Serve(h, "POST", "/api/v1/runs/"+id+"/configs", v1TestKey,
 		v1PyConfigsBody([]string{v1PyConfig("c", "str", "fine")}), "application/json", false)
 	require.Equal(t, http.StatusNoContent, rec.Code, rec.Body.String())
@@ -47,7 +42,7 @@ func TestAPIv1JSONBodyMustBeUTF8(t *testing.T) {
 		}
 	}
 	require.Equal(t, before, v1Snapshot(t, h, id))
-	_, err = os.Stat(filepath.Join(home, "projects", "ws", "p", "runs", "r2"))
+	_, err := os.Stat(filepath.Join(home, "projects", "ws", "p", "runs", "r2"))
 	require.ErrorIs(t, err, os.ErrNotExist)
 	_, err = os.Stat(filepath.Join(home, "projects", "ws", "q\ufffd"))
 	require.ErrorIs(t, err, os.ErrNotExist)

@@ -83,20 +83,7 @@ func fhNewWorld(tb testing.TB, fixture bool) *fhWorld {
 	w := &fhWorld{parent: parent, home: filepath.Join(parent, "home"), outside: filepath.Join(parent, "outside")}
 	require.NoError(tb, os.MkdirAll(filepath.Join(w.home, "projects"), 0o755))
 	if fixture {
-		src := paFixture(tb)
-		require.NoError(tb, filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			rel, err := filepath.Rel(src, p)
-			if err != nil {
-				return err
-			}
-			if d.IsDir() {
-				return os.MkdirAll(filepath.Join(w.home, rel), 0o755)
-			}
-			return paCopyFile(p, filepath.Join(w.home, rel))
-		}))
+		paCopyTreeTo(tb, paFixture(tb), w.home)
 	}
 
 	o := paOptions(w.outside, "p", "leaky")

@@ -17,12 +17,7 @@ import (
 // that very value, so a point carrying it was given the time of arrival
 // instead; only a point without a timestamp is.
 func TestIngestTimestampMinInt64IsKept(t *testing.T) {
-	home := t.TempDir()
-	s, err := New(Options{Home: home, APIv1: true, APIKeys: map[string][]string{v1TestKey: {"*"}}})
-	require.NoError(t, err)
-	defer s.Close()
-	h := s.Handler()
-	id := v1CreateRun(t, h, "ws", "p", "r")
+	h, home, id := v1OneRun(t)
 	one := 1.0
 	start := time.Now().UnixMilli()
 	for _, b := range []struct {

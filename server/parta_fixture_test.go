@@ -70,6 +70,13 @@ func paFixtureCopy(t testing.TB) string {
 func paCopyTree(t testing.TB, src string) string {
 	t.Helper()
 	dst := t.TempDir()
+	paCopyTreeTo(t, src, dst)
+	return dst
+}
+
+// paCopyTreeTo copies the directories and regular files under src into dst.
+func paCopyTreeTo(t testing.TB, src, dst string) {
+	t.Helper()
 	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -84,7 +91,6 @@ func paCopyTree(t testing.TB, src string) string {
 		return paCopyFile(p, filepath.Join(dst, rel))
 	})
 	require.NoError(t, err)
-	return dst
 }
 
 func paCopyFile(src, dst string) error {
