@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -948,4 +949,54 @@ func rewrite(t testing.TB, fsys vfs.FS, path string, b []byte) {
 	_, err = f.Write(b)
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
+}
+
+// TestForeignSegmentHidesNoTornTail: a crashed writer's newest segment
+// ends in a torn block, and a segment copied from another run carries the
+// number after it. Recovery must still cut the torn tail (it cuts the
+// newest segment of each writer, and the foreign one is not this run's),
+// and leave the foreign segment as it is.
+func TestForeignSegmentHidesNoTornTail(t *testing.T) {
+	mem := vfs.NewMem()
+	dir := "/runs/torn"
+	s, err := Create(dir, "test-run", Options{FS: mem, FlushInterval: time.Hour})
+	require.NoError(t, err)
+	f, err := s.Field("m", KindMetric)
+	require.NoError(t, err)
+	for i := range 100 {
+		require.NoError(t, f.LogMetric(float64(i), float64(i)/3))
+	}
+	require.NoError(t, s.Flush())
+	files := readRunFiles(t, mem, dir) // the writer's state as a crash leaves it
+	require.NoError(t, s.Close())
+
+	own := segment.SegmentName(1, 1)
+	require.Contains(t, files, own)
+	files[own] = append(files[own], bytes.Repeat([]byte{0xab}, 37)...) // a torn block
+	mem = files.mount(t, dir)
+	w, err := segment.Create(mem, dir, segment.Header{RunID: "other-run", WriterID: 1, Seq: 2}, segment.WriterOptions{})
+	require.NoError(t, err)
+	_, err = w.Append(blockKindRecords, 1, 1000, 1000, appendMeta(nil, 1, "status", "foreign"))
+	require.NoError(t, err)
+	require.NoError(t, w.Seal())
+	foreign := filepath.Join(dir, segment.SegmentName(1, 2))
+	before := readRunFiles(t, mem, dir)[segment.SegmentName(1, 2)]
+
+	s, err = Open(dir, Options{FS: mem, FlushInterval: time.Hour})
+	require.NoError(t, err)
+	rec := s.Recovery()
+	require.Len(t, rec.Cuts, 1, "the torn tail of this run's newest segment is cut")
+	require.Equal(t, own, rec.Cuts[0].Segment)
+	require.Equal(t, int64(37), rec.Cuts[0].Bytes)
+	requireForeignReported(t, rec, foreign, "other-run")
+	require.NoError(t, s.Close())
+	require.Equal(t, before, readRunFiles(t, mem, dir)[segment.SegmentName(1, 2)], "the foreign segment is left as it was")
+
+	r, err := OpenReader(dir, mem)
+	require.NoError(t, err)
+	defer r.Close()
+	require.Empty(t, r.Report().Torn)
+	var c series.MetricColumns
+	require.NoError(t, r.ReadMetric("m", &c))
+	require.Equal(t, 100, c.Len())
 }

@@ -95,32 +95,38 @@ func electRunID(order []string, count map[string]int, indexRunID string) string 
 	return best
 }
 
-// headerRunIDs reads the run id of each segment's header, in name order,
-// skipping those the index covers (they name indexRunID: validateIndex
-// checked). A header that does not read counts for no run; the scan
-// reports it.
-func headerRunIDs(fsys vfs.FS, dir string, segs []segFile, covered map[string]uint32, indexRunID string) ([]string, map[string]int) {
-	count := make(map[string]int)
-	var order []string
-	vote := func(id string) {
-		if count[id] == 0 {
-			order = append(order, id)
-		}
-		count[id]++
-	}
-	for _, sf := range segs {
+// segmentRunIDs returns the run id each segment's header names, "" where
+// the header does not read (the scan reports it). A segment the index
+// covers is not opened: it names indexRunID (validateIndex checked).
+func segmentRunIDs(fsys vfs.FS, dir string, segs []segFile, covered map[string]uint32, indexRunID string) []string {
+	ids := make([]string, len(segs))
+	for i, sf := range segs {
 		if _, ok := covered[sf.name]; ok {
-			vote(indexRunID)
+			ids[i] = indexRunID
 			continue
 		}
 		sr, err := segment.Open(fsys, filepath.Join(dir, sf.name))
 		if err != nil {
 			continue
 		}
-		if id := sr.Header().RunID; id != "" {
-			vote(id)
-		}
+		ids[i] = sr.Header().RunID
 		sr.Close()
+	}
+	return ids
+}
+
+// tallyRunIDs counts the run ids segment headers name, in first-seen order,
+// for electRunID.
+func tallyRunIDs(ids []string) (order []string, count map[string]int) {
+	count = make(map[string]int)
+	for _, id := range ids {
+		if id == "" {
+			continue
+		}
+		if count[id] == 0 {
+			order = append(order, id)
+		}
+		count[id]++
 	}
 	return order, count
 }
@@ -220,11 +226,25 @@ func cutTornTails(fsys vfs.FS, dir string, segs []segFile, rep *RecoveryReport) 
 	// What the index says was written is not a torn tail, whatever the
 	// file looks like now: such damage is left for load to report.
 	covered := map[string]int64{}
+	var indexRunID string
 	if ix, err := index.ReadFile(fsys, dir); err == nil {
+		indexRunID = ix.RunID
 		for _, se := range ix.Segments {
 			covered[se.Name] = se.Covered
 		}
 	}
+	// A segment of another run (copied in) is never cut, nor does it hide
+	// the newest segment of the writer whose number it took.
+	ids := segmentRunIDs(fsys, dir, segs, nil, "")
+	order, count := tallyRunIDs(ids)
+	runID := electRunID(order, count, indexRunID)
+	own := segs[:0:0]
+	for i, sf := range segs {
+		if ids[i] == "" || ids[i] == runID {
+			own = append(own, sf)
+		}
+	}
+	segs = own
 	for i, sf := range segs {
 		if i+1 < len(segs) && segs[i+1].writer == sf.writer {
 			continue
@@ -400,7 +420,7 @@ func load(fsys vfs.FS, dir string, segs []segFile) (*loaded, error) {
 			covered[se.Name] = uint32(i)
 		}
 	}
-	order, count := headerRunIDs(fsys, dir, segs, covered, checksummedRunID)
+	order, count := tallyRunIDs(segmentRunIDs(fsys, dir, segs, covered, checksummedRunID))
 	l.runID = electRunID(order, count, checksummedRunID)
 	if l.ix != nil && l.ix.RunID != l.runID {
 		// A trusted index covering no segment, of a run no segment names.
