@@ -204,14 +204,19 @@ func getScratch(n int) *[]uint64 {
 
 // classify reports whether every value is an integer the integer codec can
 // carry exactly, and whether every value narrows to float32 bit-exactly.
-func classify(vs []float64) (integral, narrow bool) {
+// While they all narrow, it stores their float32 bits in narrowed (len(vs)
+// long), which the float32 encodings then use as they are.
+func classify(vs []float64, narrowed []uint64) (integral, narrow bool) {
 	integral, narrow = true, true
-	for _, v := range vs {
+	narrowed = narrowed[:len(vs)]
+	for i, v := range vs {
 		if integral && !(v >= -maxExactInt && v <= maxExactInt && float64(int64(v)) == v && (v != 0 || !math.Signbit(v))) {
 			integral = false
 		}
 		if narrow {
-			_, narrow = narrow64(math.Float64bits(v))
+			var f uint32
+			f, narrow = narrow64(math.Float64bits(v))
+			narrowed[i] = uint64(f)
 		}
 		if !integral && !narrow {
 			return
@@ -240,10 +245,11 @@ func appendFloatColOpt(dst []byte, vs []float64, allowDict bool) []byte {
 		return append(dst, byte(EncInt))
 	}
 	start := len(dst)
-	integral, narrow := classify(vs)
+	sp := getScratch(n)
+	defer scratchPool.Put(sp)
+	xs := *sp
+	integral, narrow := classify(vs, xs)
 	var (
-		xs   []uint64
-		sp   *[]uint64
 		enc  Encoding
 		size int
 		plan intPlan
@@ -251,8 +257,6 @@ func appendFloatColOpt(dst []byte, vs []float64, allowDict bool) []byte {
 	)
 	switch {
 	case integral:
-		sp = getScratch(n)
-		xs = *sp
 		for i, v := range vs {
 			xs[i] = uint64(int64(v))
 		}
@@ -261,13 +265,7 @@ func appendFloatColOpt(dst []byte, vs []float64, allowDict bool) []byte {
 			plan = planInts(xs)
 		}
 		size = plan.encodedSize(xs)
-	case narrow:
-		sp = getScratch(n)
-		xs = *sp
-		for i, v := range vs {
-			f, _ := narrow64(math.Float64bits(v))
-			xs[i] = uint64(f)
-		}
+	case narrow: // classify left the float32 bits in xs
 		xp = xor32
 		enc, size, plan = cheaperOfXORAndInts(xs, xp, EncFloat32XOR, EncFloat32Bits)
 	default:
@@ -285,9 +283,6 @@ func appendFloatColOpt(dst []byte, vs []float64, allowDict bool) []byte {
 	if allowDict && n >= minDictPoints {
 		dst = appendDict(dst, vs, size+1)
 		if len(dst) > start {
-			if sp != nil {
-				scratchPool.Put(sp)
-			}
 			return dst
 		}
 	}
@@ -297,9 +292,6 @@ func appendFloatColOpt(dst []byte, vs []float64, allowDict bool) []byte {
 		dst = appendInts(dst, xs, &plan)
 	default:
 		dst = appendXOR(dst, xs, xp)
-	}
-	if sp != nil {
-		scratchPool.Put(sp)
 	}
 	return dst
 }
