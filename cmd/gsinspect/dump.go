@@ -218,10 +218,14 @@ func (j *jsonDumper) config(path string, c engine.ConfigEntry) error {
 	b = appendJSONString(b, c.Value.Type.String())
 	b = append(b, `,"value":`...)
 	b = appendJSONValue(b, c.Value)
+	return j.timedLine(b, c.TimeMs)
+}
+
+// timedLine ends a record with its write time and writes it.
+func (j *jsonDumper) timedLine(b []byte, timeMs int64) error {
 	b = append(b, `,"time":"`...)
-	b = appendTimeMs(b, c.TimeMs)
-	b = append(b, '"')
-	return j.line(b)
+	b = appendTimeMs(b, timeMs)
+	return j.line(append(b, '"'))
 }
 
 func (j *jsonDumper) metric(path string, c *series.MetricColumns) error {
@@ -231,10 +235,7 @@ func (j *jsonDumper) metric(path string, c *series.MetricColumns) error {
 		b = appendJSONFloat(b, c.Steps[i])
 		b = append(b, `,"value":`...)
 		b = appendJSONFloat(b, c.Values[i])
-		b = append(b, `,"time":"`...)
-		b = appendTimeMs(b, c.TimesMs[i])
-		b = append(b, '"')
-		if err := j.line(b); err != nil {
+		if err := j.timedLine(b, c.TimesMs[i]); err != nil {
 			return err
 		}
 	}
@@ -248,10 +249,7 @@ func (j *jsonDumper) text(path string, c *series.StringColumns) error {
 		b = appendJSONFloat(b, c.Steps[i])
 		b = append(b, `,"value":`...)
 		b = appendJSONString(b, c.Values[i])
-		b = append(b, `,"time":"`...)
-		b = appendTimeMs(b, c.TimesMs[i])
-		b = append(b, '"')
-		if err := j.line(b); err != nil {
+		if err := j.timedLine(b, c.TimesMs[i]); err != nil {
 			return err
 		}
 	}
