@@ -205,10 +205,7 @@ func (j *jsonDumper) meta(key string, m engine.MetaEntry) error {
 	b = appendJSONString(b, key)
 	b = append(b, `,"value":`...)
 	b = appendJSONString(b, m.Val)
-	b = append(b, `,"time":"`...)
-	b = appendTimeMs(b, m.TimeMs)
-	b = append(b, '"')
-	return j.line(b)
+	return j.timedLine(b, m.TimeMs)
 }
 
 func (j *jsonDumper) config(path string, c engine.ConfigEntry) error {
