@@ -234,21 +234,10 @@ func cutTornTails(fsys vfs.FS, dir string, segs []segFile, rep *RecoveryReport) 
 		}
 	}
 	// A segment of another run (copied in) is never cut, nor does it hide
-	// the newest segment of the writer whose number it took.
-	ids := segmentRunIDs(fsys, dir, segs, nil, "")
-	order, count := tallyRunIDs(ids)
-	runID := electRunID(order, count, indexRunID)
-	own := segs[:0:0]
-	for i, sf := range segs {
-		if ids[i] == "" || ids[i] == runID {
-			own = append(own, sf)
-		}
-	}
-	segs = own
-	for i, sf := range segs {
-		if i+1 < len(segs) && segs[i+1].writer == sf.writer {
-			continue
-		}
+	// the newest segment of the writer whose number it took. Only the
+	// newest segments' headers are read, unless one disagrees with the
+	// index: then every header, to elect the run as load does.
+	for _, sf := range ownNewest(fsys, dir, segs, indexRunID) {
 		path := filepath.Join(dir, sf.name)
 		sr, err := segment.Scan(fsys, path, nil)
 		if err != nil && !errors.Is(err, segment.ErrTornTail) && !errors.Is(err, segment.ErrCorrupt) {
@@ -264,6 +253,42 @@ func cutTornTails(fsys vfs.FS, dir string, segs []segFile, rep *RecoveryReport) 
 		rep.Cuts = append(rep.Cuts, cut)
 	}
 	return nil
+}
+
+// ownNewest returns, for each writer, its newest segment that is not of
+// another run (segs sorted by writer, then seq).
+func ownNewest(fsys vfs.FS, dir string, segs []segFile, indexRunID string) []segFile {
+	runID := indexRunID
+	var ids []string // every header's run id, once read
+	headerID := func(i int) string {
+		if ids != nil {
+			return ids[i]
+		}
+		return segmentRunIDs(fsys, dir, segs[i:i+1], nil, "")[0]
+	}
+	var out []segFile
+	for end := len(segs); end > 0; {
+		start := end - 1
+		for start > 0 && segs[start-1].writer == segs[end-1].writer {
+			start--
+		}
+		for i := end - 1; i >= start; i-- {
+			id := headerID(i)
+			if id != "" && id != runID && ids == nil {
+				// A header disagrees: elect the run from them all.
+				ids = segmentRunIDs(fsys, dir, segs, nil, "")
+				order, count := tallyRunIDs(ids)
+				runID = electRunID(order, count, indexRunID)
+			}
+			if id == "" || id == runID {
+				out = append(out, segs[i])
+				break
+			}
+		}
+		end = start
+	}
+	slices.Reverse(out) // writer order, as the cuts are reported
+	return out
 }
 
 func cutTail(fsys vfs.FS, path string, from, size int64) (TailCut, error) {
