@@ -179,12 +179,15 @@ func missingSegments(segs []segFile) []string {
 type loaded struct {
 	runID   string
 	foreign map[string]bool // segments of another run, skipped (reported once)
-	ix      *index.Index
-	st      *runState
-	segPos  map[string]uint32 // segment name → position in ix.Segments
-	lastSeg map[uint32]uint64 // writer → newest segment seq
-	nextSeq map[uint32]uint64 // writer → next record seq
-	report  RecoveryReport
+	// headerRunIDs holds the run id load read from each segment's header
+	// ("" where it did not read), so replay does not open them again.
+	headerRunIDs map[string]string
+	ix           *index.Index
+	st           *runState
+	segPos       map[string]uint32 // segment name → position in ix.Segments
+	lastSeg      map[uint32]uint64 // writer → newest segment seq
+	nextSeq      map[uint32]uint64 // writer → next record seq
+	report       RecoveryReport
 }
 
 type segFile struct {
@@ -445,8 +448,13 @@ func load(fsys vfs.FS, dir string, segs []segFile) (*loaded, error) {
 			covered[se.Name] = uint32(i)
 		}
 	}
-	order, count := tallyRunIDs(segmentRunIDs(fsys, dir, segs, covered, checksummedRunID))
+	ids := segmentRunIDs(fsys, dir, segs, covered, checksummedRunID)
+	order, count := tallyRunIDs(ids)
 	l.runID = electRunID(order, count, checksummedRunID)
+	l.headerRunIDs = make(map[string]string, len(segs))
+	for i, sf := range segs {
+		l.headerRunIDs[sf.name] = ids[i]
+	}
 	if l.ix != nil && l.ix.RunID != l.runID {
 		// A trusted index covering no segment, of a run no segment names.
 		l.report.IndexProblem = fmt.Sprintf("index is of run %q, the segments of run %q", l.ix.RunID, l.runID)
@@ -631,12 +639,15 @@ func (l *loaded) isForeign(fsys vfs.FS, path string) bool {
 	if l.runID == "" {
 		return false
 	}
-	sr, err := segment.Open(fsys, path)
-	if err != nil {
-		return false
+	id := l.headerRunIDs[filepath.Base(path)] // read by load already, when it read
+	if id == "" {
+		sr, err := segment.Open(fsys, path)
+		if err != nil {
+			return false
+		}
+		id = sr.Header().RunID
+		sr.Close()
 	}
-	id := sr.Header().RunID
-	sr.Close()
 	if id == "" || id == l.runID {
 		return false
 	}
