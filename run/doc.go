@@ -79,6 +79,12 @@
 // (ErrClosed, ErrReadOnly, ErrKindMismatch, ErrRunning, ErrRunExists,
 // ErrInvalidRunID, ...) and says what to do.
 //
+// Damage costs only what it touches: a series read (Metric, Strings, Get of
+// a string series) over a block that no longer verifies returns every point
+// that still does, together with an error matching ErrCorrupt that names
+// the damaged file and offset. The points are not nil just because the
+// error is not.
+//
 // # Environment
 //
 // GOODSEED_HOME (data directory), GOODSEED_PROJECT (default project),

@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/goodseed/goodseed-go/engine"
+	"github.com/goodseed/goodseed-go/segment"
 )
 
 // Sentinel errors. Test for them with errors.Is; the errors returned wrap
@@ -35,6 +36,12 @@ var (
 	ErrRunExists = engine.ErrExist
 	// ErrNotFound: no such run, or no such field in it.
 	ErrNotFound = engine.ErrNotFound
+	// ErrCorrupt: bytes of the run's files no longer verify (a flipped
+	// bit, a damaged block). Reads return what still verifies together
+	// with an error matching it, which names each damaged file and offset;
+	// the same error matches segment.ErrCorrupt, and errors.As finds the
+	// *segment.CorruptionError of a damaged block.
+	ErrCorrupt = engine.ErrCorrupt
 
 	// ErrInvalidRunID: a run id breaks the rules of ValidateRunID.
 	ErrInvalidRunID = errors.New("run: invalid run id")
@@ -51,3 +58,24 @@ var (
 	// sys/state, ...) was assigned.
 	ErrReservedPath = errors.New("run: path is managed by the run")
 )
+
+// corruptError marks an error that reports damage, from whichever layer
+// found it, so that it matches both ErrCorrupt and segment.ErrCorrupt: a
+// block checksum failure comes from the segment package, a record that
+// does not decode from the engine.
+type corruptError struct{ err error }
+
+func (e *corruptError) Error() string { return e.err.Error() }
+func (e *corruptError) Unwrap() error { return e.err }
+func (e *corruptError) Is(target error) bool {
+	return target == ErrCorrupt || target == segment.ErrCorrupt
+}
+
+// markCorrupt returns err marked as corruption when any error it wraps is,
+// else err unchanged.
+func markCorrupt(err error) error {
+	if err == nil || !(errors.Is(err, ErrCorrupt) || errors.Is(err, segment.ErrCorrupt)) {
+		return err
+	}
+	return &corruptError{err: err}
+}

@@ -67,6 +67,13 @@ func (r *Run) readable(op string) error {
 	return nil
 }
 
+// readErr wraps an error of a series read as wrap does, marked so that
+// damage found by the segment package or by the engine matches ErrCorrupt
+// and segment.ErrCorrupt alike.
+func (r *Run) readErr(op, path string, err error) error {
+	return markCorrupt(r.wrap(op, path, err))
+}
+
 // withReader runs fn on an up-to-date reader of the run. A writing run
 // flushes first, so fn sees everything logged so far.
 func (r *Run) withReader(op string, fn func(*engine.Reader) error) error {
@@ -120,6 +127,11 @@ func (r *Run) Exists(path string) bool {
 // Get returns the current value at path: a config's value, the value at
 // the greatest step of a metric series (as a float), or the text at the
 // greatest step of a string series. A missing path is ErrNotFound.
+//
+// On damage to a string series, Get returns the text at the greatest step
+// that still verifies together with an error matching ErrCorrupt that names
+// the file and offset of each damaged block; the value may then be older
+// than the one last logged.
 func (r *Run) Get(path string) (Value, error) {
 	path = normPath(path)
 	var v Value
@@ -143,13 +155,15 @@ func (r *Run) Get(path string) (Value, error) {
 			v = engine.Float(s.LastValue)
 		case engine.KindString:
 			var c series.StringColumns
-			if err := rd.ReadString(path, &c); err != nil {
-				return r.wrap("get", path, err)
-			}
+			err := r.readErr("get", path, rd.ReadString(path, &c))
 			if c.Len() == 0 {
+				if err != nil {
+					return err
+				}
 				return fmt.Errorf("run %s: get %q: %w: the series has no points", r.id, path, ErrNotFound)
 			}
 			v = engine.String(c.Values[c.Len()-1])
+			return err
 		}
 		return nil
 	})
@@ -158,37 +172,46 @@ func (r *Run) Get(path string) (Value, error) {
 
 // Metric reads a metric series: one point per step, ordered by step, the
 // last write of a step winning.
+//
+// On damage, Metric returns the points that verify together with an error
+// matching ErrCorrupt that names the file and offset of each damaged block:
+// a damaged block costs only its own points, never the whole series.
 func (r *Run) Metric(path string) ([]Point, error) {
 	path = normPath(path)
 	var c series.MetricColumns
 	err := r.withReader("read metric", func(rd *engine.Reader) error {
-		return r.wrap("read metric", path, rd.ReadMetric(path, &c))
+		return r.readErr("read metric", path, rd.ReadMetric(path, &c))
 	})
-	if err != nil {
+	if err != nil && c.Len() == 0 {
 		return nil, err
 	}
 	pts := make([]Point, c.Len())
 	for i := range pts {
 		pts[i] = Point{Step: c.Steps[i], Value: c.Values[i], Time: time.UnixMilli(c.TimesMs[i])}
 	}
-	return pts, nil
+	return pts, err
 }
 
-// Strings reads a string series, ordered by step.
+// Strings reads a string series, ordered by step, the last write of a step
+// winning.
+//
+// On damage, Strings returns the points that verify together with an error
+// matching ErrCorrupt that names the file and offset of each damaged block,
+// as Metric does.
 func (r *Run) Strings(path string) ([]StringPoint, error) {
 	path = normPath(path)
 	var c series.StringColumns
 	err := r.withReader("read strings", func(rd *engine.Reader) error {
-		return r.wrap("read strings", path, rd.ReadString(path, &c))
+		return r.readErr("read strings", path, rd.ReadString(path, &c))
 	})
-	if err != nil {
+	if err != nil && c.Len() == 0 {
 		return nil, err
 	}
 	pts := make([]StringPoint, c.Len())
 	for i := range pts {
 		pts[i] = StringPoint{Step: c.Steps[i], Value: c.Values[i], Time: time.UnixMilli(c.TimesMs[i])}
 	}
-	return pts, nil
+	return pts, err
 }
 
 // Fields lists every field of the run in the order they were defined.
