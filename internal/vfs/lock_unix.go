@@ -32,9 +32,9 @@ func unlockFile(f *os.File) error {
 // belong to open file descriptions, so a holder in this very process is
 // seen too. It takes and drops a shared lock when nobody holds it.
 func (OS) IsLocked(name string) (bool, error) {
-	f, err := os.Open(name)
+	f, err := os.OpenFile(name, os.O_RDONLY|oNoFollow, 0)
 	if err != nil {
-		return false, err
+		return false, refuseSymlink("open", name, err)
 	}
 	defer f.Close()
 	err = unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB)

@@ -1,6 +1,7 @@
 package vfs
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
 	"sort"
@@ -11,14 +12,46 @@ type OS struct{}
 
 var _ FS = OS{}
 
+// Every open below carries O_NOFOLLOW: a final component that is a symbolic
+// link is refused with ErrSymlink, never followed (see the package doc).
+
 func (OS) Create(name string) (File, error) {
-	return os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL|oNoFollow, 0o644)
+	return opened(f, "create", name, err)
 }
 
-func (OS) Open(name string) (File, error) { return os.Open(name) }
+func (OS) Open(name string) (File, error) {
+	f, err := os.OpenFile(name, os.O_RDONLY|oNoFollow, 0)
+	return opened(f, "open", name, err)
+}
 
 func (OS) OpenReadWrite(name string) (File, error) {
-	return os.OpenFile(name, os.O_RDWR|os.O_APPEND, 0)
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_APPEND|oNoFollow, 0)
+	return opened(f, "open", name, err)
+}
+
+// opened returns f, or the error of opening name, told apart as ErrSymlink
+// when name is a symbolic link.
+func opened(f *os.File, op, name string, err error) (File, error) {
+	if err != nil {
+		return nil, refuseSymlink(op, name, err)
+	}
+	return f, nil
+}
+
+// refuseSymlink turns err, the failure of an O_NOFOLLOW open of name, into
+// an ErrSymlink error when name is a symbolic link. The errno does not tell:
+// Linux says ELOOP, FreeBSD EMLINK, NetBSD EFTYPE, and with O_EXCL any of
+// them says EEXIST, so Lstat is asked instead.
+func refuseSymlink(op, name string, err error) error {
+	if fi, lerr := os.Lstat(name); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		return symlinkError(op, name)
+	}
+	return err
+}
+
+func symlinkError(op, name string) error {
+	return fmt.Errorf("vfs: %s %s: is a symbolic link, refused: %w", op, name, ErrSymlink)
 }
 
 func (OS) Rename(oldname, newname string) error { return os.Rename(oldname, newname) }
@@ -32,7 +65,20 @@ func (OS) ReadDir(dir string) ([]fs.DirEntry, error) {
 	return entries, err
 }
 
-func (OS) Stat(name string) (fs.FileInfo, error) { return os.Stat(name) }
+// Stat does not follow a final symbolic link to a file: it fails with
+// ErrSymlink, as opening it would, so a caller never trusts the size or
+// mode of a file it could not open. A link to a directory is followed,
+// since a run or data directory may live on another disk behind one.
+func (OS) Stat(name string) (fs.FileInfo, error) {
+	fi, err := os.Lstat(name)
+	if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+		return fi, err
+	}
+	if fi, err := os.Stat(name); err == nil && fi.IsDir() {
+		return fi, nil
+	}
+	return nil, symlinkError("stat", name)
+}
 
 func (OS) SyncDir(dir string) error {
 	d, err := os.Open(dir)
@@ -47,9 +93,9 @@ func (OS) SyncDir(dir string) error {
 }
 
 func (OS) Lock(name string) (Locker, error) {
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|oNoFollow, 0o644)
 	if err != nil {
-		return nil, err
+		return nil, refuseSymlink("lock", name, err)
 	}
 	if err := lockFile(f); err != nil {
 		f.Close()

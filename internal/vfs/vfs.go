@@ -5,6 +5,18 @@
 // or forgets everything that was not fsynced (MemFS with CrashClone). The
 // interface is deliberately small: the operations an append-only,
 // log-structured store needs, and nothing else.
+//
+// The OS FS never follows a symbolic link at the final component of a name:
+// Create, Open, OpenReadWrite, Lock and IsLocked open with O_NOFOLLOW, and
+// Stat of a link to anything but a directory, all fail with an error
+// satisfying errors.Is(err, ErrSymlink) that names the path. Every file the
+// engine touches (LOCK, segments, the index and its temp file, saved torn
+// tails) lives in a run directory that a server exposes to the network, so
+// a link planted there would otherwise make a request create or overwrite
+// a file anywhere the process may write. Rename and Remove act on the link
+// itself, never its target. Directories may still be reached through
+// links: confining a run directory to the data directory is the caller's
+// job.
 package vfs
 
 import (
@@ -74,6 +86,10 @@ type Locker interface {
 
 // ErrLocked reports that a lock is held by someone else.
 var ErrLocked = errors.New("vfs: file is locked")
+
+// ErrSymlink reports that the OS FS refused a name whose final component
+// is a symbolic link.
+var ErrSymlink = errors.New("vfs: file is a symlink")
 
 // ErrInjected is the error ErrorFS returns where no specific error was
 // configured.
