@@ -54,6 +54,9 @@ type memNode struct {
 	synced []byte
 	shared bool
 	locked bool
+	// unlinked: no directory entry names the node any more (removed, or
+	// replaced by a rename); its open handles report a link count of 0.
+	unlinked bool
 }
 
 func newDir() *memNode {
@@ -193,6 +196,9 @@ func (m *MemFS) Rename(oldname, newname string) error {
 			return linkErr(syscall.ENOTEMPTY)
 		}
 	}
+	if old := nd.children[nbase]; old != nil {
+		old.unlinked = true
+	}
 	delete(od.children, obase)
 	nd.children[nbase] = n
 	now := time.Now()
@@ -224,6 +230,7 @@ func (m *MemFS) Remove(name string) error {
 		return &fs.PathError{Op: "remove", Path: name, Err: syscall.ENOTEMPTY}
 	}
 	delete(d.children, base)
+	n.unlinked = true
 	d.modTime = time.Now()
 	return nil
 }
@@ -594,14 +601,24 @@ func (n *memNode) writeAt(p []byte, off int64) {
 }
 
 func (n *memNode) info(name string) fs.FileInfo {
-	return &memInfo{name: name, size: int64(len(n.data)), dir: n.dir, modTime: n.modTime}
+	return &memInfo{name: name, size: int64(len(n.data)), dir: n.dir, modTime: n.modTime, unlinked: n.unlinked}
 }
 
 type memInfo struct {
-	name    string
-	size    int64
-	dir     bool
-	modTime time.Time
+	name     string
+	size     int64
+	dir      bool
+	modTime  time.Time
+	unlinked bool
+}
+
+// Nlink is the node's link count for vfs.Nlink: MemFS has no hard links,
+// so 1 while a directory entry names it, 0 once removed.
+func (i *memInfo) Nlink() uint64 {
+	if i.unlinked {
+		return 0
+	}
+	return 1
 }
 
 func (i *memInfo) Name() string { return i.name }
