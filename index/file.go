@@ -17,6 +17,10 @@ import (
 // and may be removed by whoever holds the run's writer lock.
 const tempPrefix = FileName + ".tmp-"
 
+// tempSuffix makes a temp file's name unique; a variable so tests can
+// plant a file at the exact name WriteFile will create.
+var tempSuffix = func() string { return strconv.FormatUint(rand.Uint64(), 16) }
+
 // maxFileSizeBytes bounds what ReadFile reads: an index of a 1,000-field,
 // 10 M-point run is well under a megabyte, so anything this big is not ours.
 const maxFileSizeBytes = 1 << 30
@@ -40,7 +44,7 @@ func WriteFile(fsys vfs.FS, dir string, ix *Index) (err error) {
 		return err
 	}
 	path := filepath.Join(dir, FileName)
-	tmp := filepath.Join(dir, tempPrefix+strconv.FormatUint(rand.Uint64(), 16))
+	tmp := filepath.Join(dir, tempPrefix+tempSuffix())
 	f, err := fsys.Create(tmp)
 	if err != nil {
 		return fmt.Errorf("index: create %s: %w", tmp, err)
