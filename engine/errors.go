@@ -30,6 +30,16 @@ var (
 	ErrExist = errors.New("engine: run already exists")
 	// ErrCorrupt marks a record that cannot be decoded.
 	ErrCorrupt = errors.New("engine: corrupt record")
+	// ErrFilesRemoved: a file the writer vouches for — its current
+	// segment, an earlier segment of its stream, or LOCK — was removed
+	// while the store was open (deleted by hand, a cleanup job, the whole
+	// run directory removed). Flush, Sync and Close return it, wrapped with
+	// the file that is gone, and it is sticky: what was written there is
+	// lost, and a writer whose LOCK is gone no longer keeps a second writer
+	// out. It deliberately does not match ErrCorrupt: no byte on disk
+	// fails to verify, so there is nothing for recovery or a reader to cut
+	// around; the data is gone, not damaged.
+	ErrFilesRemoved = errors.New("engine: run files removed under the writer")
 )
 
 // LockedError tells who holds a run's lock.

@@ -366,10 +366,11 @@ func (s *Store) stateErrIfNotOpen() error {
 	return s.stateErr()
 }
 
-// fail makes err sticky: every later write returns it.
+// fail makes err sticky: every later write returns it. A failure during
+// Close leaves the store closed, so that a second Close stays a no-op.
 func (s *Store) fail(err error) error {
 	if s.err.CompareAndSwap(nil, &err) {
-		s.state.Store(stateFailed)
+		s.state.CompareAndSwap(stateOpen, stateFailed)
 	}
 	s.bpMu.Lock()
 	s.bpCond.Broadcast()
@@ -592,7 +593,10 @@ func (s *Store) Flush() error {
 	if err := s.stateErrIfNotOpen(); err != nil {
 		return err
 	}
-	return s.flush(true, false)
+	if err := s.flush(true, false); err != nil {
+		return err
+	}
+	return s.checkLive() // what it vouches for may have been removed (liveness.go)
 }
 
 // Sync is Flush followed by an fsync: what was logged before it survives
@@ -603,7 +607,10 @@ func (s *Store) Sync() error {
 	}
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
-	return s.syncLocked()
+	if err := s.syncLocked(); err != nil {
+		return err
+	}
+	return s.checkFiles()
 }
 
 func (s *Store) syncLocked() error {
@@ -747,6 +754,7 @@ func (s *Store) collect(all, final bool) []pendingBuf {
 
 // writeAll encodes control records and buffers into blocks and writes them.
 func (s *Store) writeAll(ctrl []byte, ctrlN uint32, bufs []pendingBuf) error {
+	seq0 := s.nextSeq
 	if len(ctrl) > 0 {
 		t := nowMs()
 		s.noteTime(t, t)
@@ -768,6 +776,9 @@ func (s *Store) writeAll(ctrl []byte, ctrlN uint32, bufs []pendingBuf) error {
 		if pb.f.cur.Load() != pb.buf { // Close seals the current buffer in place
 			pb.buf.release(pb.f.kind)
 		}
+	}
+	if err == nil && s.nextSeq != seq0 {
+		err = s.checkLinked() // blocks written to a removed file are lost
 	}
 	return err
 }
@@ -910,6 +921,9 @@ func (s *Store) finish() error {
 	defer s.flushMu.Unlock()
 	if s.state.Load() == stateFailed {
 		return s.Err()
+	}
+	if err := s.checkFiles(); err != nil {
+		return err
 	}
 	if s.seg != nil {
 		if err := s.sealSegment(); err != nil {

@@ -2,6 +2,7 @@ package segment
 
 import (
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -89,6 +90,22 @@ func (w *Writer) Path() string { return w.path }
 // Size returns the bytes written so far, including any part of a failed
 // write that reached the file.
 func (w *Writer) Size() int64 { return w.size.Load() }
+
+// Stat returns the FileInfo of the open segment file (an fstat, not a
+// lookup of its name): its link count drops to 0 once the file is removed
+// under the writer (vfs.Nlink). A sealed or closed writer has no file.
+func (w *Writer) Stat() (fs.FileInfo, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.f == nil {
+		return nil, fmt.Errorf("segment: stat %s: %w", w.path, ErrClosed)
+	}
+	fi, err := w.f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("segment: stat %s: %w", w.path, err)
+	}
+	return fi, nil
+}
 
 // Append compresses raw (when that makes it smaller), frames it and writes
 // the frame with one Write. kind is the caller's (0..254); records, firstSeq
