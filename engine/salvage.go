@@ -33,8 +33,10 @@ type SalvageReport struct {
 	OrphanRecords, DroppedRecords int
 	// RecoveredDefinitions counts field definitions lost with a damaged
 	// block and restored from the index's state snapshot; RecoveredState
-	// the configs and meta values restored from it (only from an index
-	// that covers the whole run, so it holds their latest values).
+	// the configs (string sets included) and meta values the copied blocks
+	// lack or hold older, written with the value and time a reader of the
+	// source serves — from the snapshot of an index it trusts, also when
+	// the run went on after that index (a resumed writer that crashed).
 	RecoveredDefinitions, RecoveredState int
 	// BytesLost sums the bytes of the source that held nothing copied:
 	// damaged units, torn tails, garbage, unreadable segments, missing
@@ -77,9 +79,13 @@ var blockLossKinds = map[string]bool{
 // A record whose field definition was lost with a damaged block cannot be
 // placed: when the index's state snapshot still knows the definition it
 // is restored, otherwise the record is dropped and counted, and later
-// fields are renumbered around the hole. When the index covers the whole
-// run, configs and meta values lost with a damaged block are restored from
-// its snapshot too. The report lists what was lost with file and offset.
+// fields are renumbered around the hole. The new run then serves at least
+// what a reader of the source serves: field definitions, configs, string
+// sets and meta values the reader still has from the index's snapshot
+// (one whose checksum holds, even one older than the segments after a
+// crash) but the copied blocks lost are written after every copied record,
+// with the reader's values and times. The report lists what was lost with
+// file and offset.
 func Salvage(src, dst string, fsys vfs.FS) (SalvageReport, error) {
 	if fsys == nil {
 		fsys = vfs.Default
@@ -317,30 +323,45 @@ func (s *salvager) write(sf segFile, created time.Time, kind uint8, records uint
 	return nil
 }
 
-// recoverState restores, from an index that covers the whole run, the
-// field definitions, configs and meta values the copied blocks lack: the
-// reader of the damaged run serves them from that snapshot, so the new run
-// keeps them. They go in one last block of the last writer.
+// recoverState restores what a reader of the source serves and the copied
+// blocks lack: field definitions, configs (string sets included) and meta
+// values lost with a damaged block whose records the index's state
+// snapshot still holds. A reader trusts an index whose checksum holds even
+// when the run went on after it (a resumed writer that crashed): it
+// restores the snapshot and replays the blocks written since, so what it
+// serves, not only an index covering the whole run, is the measure. The
+// records carry the reader's values and times and go in one last block of
+// the last writer, with sequence numbers after every copied one, so they
+// win last-write-wins over the copied records.
 func (s *salvager) recoverState() error {
-	known := s.c.knownSt
-	if known == nil || !s.c.ixCurrent {
+	served, err := readerState(s.fsys, s.c.dir)
+	if err != nil {
+		return err
+	}
+	if served == nil {
 		return nil
 	}
 	var out []byte
 	n := 0
-	defs, _ := s.fields.fill(int64(len(known.fields)))
-	for _, fi := range defs {
-		out, n = s.appendRecord(out, n, Record{Kind: RecFieldDef, Field: fi.ID, FieldKind: fi.Kind, Path: fi.Path})
+	for _, fi := range served.fields {
+		if fi.Kind == 0 {
+			continue // a hole for the reader too
+		}
+		if _, ok := s.fields.byPath[fi.Path]; ok {
+			continue // defined (or refused) already
+		}
+		id := s.fields.add(fi.Path, fi.Kind)
+		out, n = s.appendRecord(out, n, Record{Kind: RecFieldDef, Field: id, FieldKind: fi.Kind, Path: fi.Path})
 		s.rep.RecoveredDefinitions++
 	}
-	ids := make([]uint32, 0, len(known.configs))
-	for id := range known.configs {
+	ids := make([]uint32, 0, len(served.configs))
+	for id := range served.configs {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
 	for _, id := range ids {
-		want := known.configs[id]
-		dstID, ok := s.st.byPath[known.fields[id].Path]
+		want := served.configs[id]
+		dstID, ok := s.st.byPath[served.fields[id].Path]
 		if !ok || s.st.fields[dstID].Kind != KindConfig {
 			continue
 		}
@@ -350,13 +371,13 @@ func (s *salvager) recoverState() error {
 		out, n = s.appendRecord(out, n, Record{Kind: RecConfig, Field: dstID, TimeMs: want.TimeMs, Value: want.Value})
 		s.rep.RecoveredState++
 	}
-	keys := make([]string, 0, len(known.meta))
-	for k := range known.meta {
+	keys := make([]string, 0, len(served.meta))
+	for k := range served.meta {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		want := known.meta[k]
+		want := served.meta[k]
 		if got, ok := s.st.meta[k]; ok && got == want {
 			continue
 		}
@@ -373,6 +394,25 @@ func (s *salvager) recoverState() error {
 	}
 	first := ws.nextSeq
 	return s.write(segFile{name: ws.from, writer: s.last}, time.Time{}, blockKindRecords, uint32(n), first, first+uint64(n)-1, out)
+}
+
+// readerState returns the state a reader of the run in dir serves: the
+// dictionary, configs and meta, in the reader's own field ids. nil when no
+// reader opens the run (no segment, every segment of an unknown format):
+// then there is nothing a reader serves to keep. Opening a reader writes
+// nothing.
+func readerState(fsys vfs.FS, dir string) (*runState, error) {
+	r, err := OpenReader(dir, fsys)
+	switch {
+	case errors.Is(err, ErrNotFound), errors.Is(err, segment.ErrUnknownVersion):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("engine: salvage: read what %s serves: %w", dir, err)
+	}
+	defer r.Close()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.l.st.clone(), nil
 }
 
 // close seals every segment of the new run.
