@@ -114,7 +114,7 @@ func (s CheckSummary) Clean() bool { return s.Damage == 0 }
 //	unknown-version  Damage   a segment header names a major version this build cannot read (recover
 //	                          still copies its blocks when every one verifies and decodes as this format's)
 //	                 Warning  the index is of an unknown major version (readers rebuild it)
-//	missing-segment  Damage   a hole in a writer's segment numbers, or a segment the index lists
+//	missing-segment  Damage   a hole in a writer's segment numbers, or a segment the index or the writer's mark lists
 //	block-header     Damage   a block header does not verify; Length bytes skipped to the next valid unit
 //	block-checksum   Damage   a block whose header verifies fails its checksum
 //	block-decode     Damage   a block that verifies does not decompress
@@ -123,7 +123,7 @@ func (s CheckSummary) Clean() bool { return s.Damage == 0 }
 //	garbage          Damage   bytes after a sealed segment's trailer, or after the last valid block
 //	torn-tail        Warning  the newest segment of a writer ends inside a block: a crash leftover
 //	                 Damage   ... in a segment a later one follows, or that the index saw longer or sealed
-//	truncated        Damage   a segment shorter than the index recorded, ending on a block boundary, or one the
+//	truncated        Damage   a segment shorter than the index or its writer's mark recorded, ending on a block boundary, or one the
 //	                          index recorded sealed that ends at its last block (footer and trailer gone)
 //	footer           Damage   a footer or trailer does not verify, or its totals disagree with the blocks
 //	record           Damage   a verified block whose records do not decode, whose count disagrees with
@@ -139,6 +139,8 @@ func (s CheckSummary) Clean() bool { return s.Damage == 0 }
 //	index-missing    Info     no index: readers rebuild it
 //	index-temp       Info     an index write a crash interrupted (removed by the next writer)
 //	torn-saved       Info     bytes recovery cut off a torn tail, kept for forensics
+//	                 Damage   ... or where its writer's mark vouches for the bytes (written and acknowledged)
+//	mark             Damage   a writer's mark file (how far its stream is known written) does not verify
 //	lock             Warning  the LOCK owner record is torn or damaged
 //	live             Info     a writer holds the LOCK: the run is being written
 func Check(dir string, fsys vfs.FS, fn func(Finding)) (CheckSummary, error) {
@@ -172,6 +174,7 @@ func CheckSegment(path string, fsys vfs.FS, fn func(Finding)) (CheckSummary, err
 		return CheckSummary{}, fmt.Errorf("engine: check %s: a directory, not a segment file (check a run with Check)", path)
 	}
 	c := &checker{fsys: fsys, dir: filepath.Dir(path), fn: fn}
+	c.marks = readMarks(fsys, c.dir)
 	sf := segFile{name: filepath.Base(path)}
 	var named bool
 	sf.writer, sf.seq, named = segment.ParseSegmentName(sf.name)
@@ -222,6 +225,11 @@ type checker struct {
 
 	fields  *fieldMap
 	scratch blockScratch
+
+	// marks are the writers' marks (read first, as the loader does);
+	// markFiles the raw mark files, for their own findings.
+	marks     marks
+	markFiles []markCheck
 
 	lossBefore bool // a finding of data loss was made in an earlier segment
 	streams    map[uint32]*streamState
@@ -294,6 +302,7 @@ func (c *checker) emit(f Finding) {
 // decide how a torn tail is graded), the segments are walked in the
 // loader's order, then the index and LOCK findings follow.
 func (c *checker) run() error {
+	c.readMarkFiles()
 	segs, err := listSegments(c.fsys, c.dir)
 	if err != nil {
 		return err
@@ -308,6 +317,7 @@ func (c *checker) run() error {
 	if err := c.readIndex(segs); err != nil {
 		return err
 	}
+	c.marks = c.marks.forRun(c.runID)
 	c.fields = &fieldMap{byPath: make(map[string]uint32)}
 	if c.knownSt != nil {
 		c.fields.known = c.knownSt.fields
@@ -335,6 +345,7 @@ func (c *checker) run() error {
 		}
 	}
 	c.indexFindings(segs, onDisk)
+	c.markFindings(segs)
 	c.lockFindings()
 	return c.debris()
 }
@@ -554,6 +565,12 @@ func (c *checker) checkSegment(path string, sf segFile, named, newest bool) erro
 		add(Damage, "truncated", rep.Size, entry.Covered-rep.Size,
 			"file is %d bytes, the index recorded %d: the last %d bytes are gone", rep.Size, entry.Covered, entry.Covered-rep.Size)
 		res.bad = append(res.bad, span{rep.Size, entry.Covered})
+	}
+	if end, short := c.markTruncated(sf, rep.Size); named && short && !rep.Sealed && rep.Torn == nil && !(listed && rep.Size < entry.Covered) {
+		add(Damage, "truncated", rep.Size, end-rep.Size,
+			"file is %d bytes, its writer's mark vouches for %d (written and acknowledged by Flush or Sync): the last %d bytes are gone",
+			rep.Size, end, end-rep.Size)
+		res.bad = append(res.bad, span{rep.Size, end})
 	}
 	if listed && entry.Sealed && !rep.Sealed && rep.Torn == nil && len(rep.Corruptions) == 0 && rep.Size >= entry.Covered {
 		// Cut exactly at the end of its last block: every block is there,
@@ -862,6 +879,8 @@ func (c *checker) classify(f vfs.File, rep *segment.ScanReport, facts []blockFac
 			sev = Damage
 			why = fmt.Sprintf("the index recorded the segment %s at %d bytes, so %d bytes from offset %d are lost",
 				state, entry.Covered, entry.Covered-t.Offset, t.Offset)
+		} else if mwhy, ok := c.markTorn(t); ok {
+			sev, why = Damage, mwhy
 		} else if !c.isNewest(t.File) {
 			sev, why = Damage, "a later segment of the same writer follows, and only a writer's newest segment can be torn by a crash: data is lost"
 		}

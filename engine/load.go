@@ -9,6 +9,7 @@ import (
 	"math"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/goodseed/goodseed-go/index"
 	"github.com/goodseed/goodseed-go/internal/vfs"
@@ -188,6 +189,12 @@ type loaded struct {
 	lastSeg      map[uint32]uint64 // writer → newest segment seq
 	nextSeq      map[uint32]uint64 // writer → next record seq
 	report       RecoveryReport
+	// marks are the writers' marks (mark.go), read before the segments
+	// were listed; losses what the index, the segment numbers or the marks
+	// say is gone (also in report.Corruptions), each reported once.
+	marks    marks
+	losses   []lossEntry
+	lossSeen map[string]bool
 }
 
 type segFile struct {
@@ -225,7 +232,10 @@ func listSegments(fsys vfs.FS, dir string) ([]segFile, error) {
 // cutTornTails cuts the torn tail off the newest segment of each writer,
 // keeping the cut bytes beside it. A crash can only tear the block a writer
 // was appending, so older segments are left as they are.
-func cutTornTails(fsys vfs.FS, dir string, segs []segFile, rep *RecoveryReport) error {
+//
+// A torn tail the writer's mark vouches for (mark.go) is not cut: the
+// writer had finished writing it, so it is damage, which load reports.
+func cutTornTails(fsys vfs.FS, dir string, segs []segFile, ms marks, rep *RecoveryReport) error {
 	// What the index says was written is not a torn tail, whatever the
 	// file looks like now: such damage is left for load to report.
 	covered := map[string]int64{}
@@ -236,6 +246,7 @@ func cutTornTails(fsys vfs.FS, dir string, segs []segFile, rep *RecoveryReport) 
 			covered[se.Name] = se.Covered
 		}
 	}
+	ms = ms.forRun(indexRunID)
 	// A segment of another run (copied in) is never cut, nor does it hide
 	// the newest segment of the writer whose number it took. Only the
 	// newest segments' headers are read, unless one disagrees with the
@@ -246,7 +257,7 @@ func cutTornTails(fsys vfs.FS, dir string, segs []segFile, rep *RecoveryReport) 
 		if err != nil && !errors.Is(err, segment.ErrTornTail) && !errors.Is(err, segment.ErrCorrupt) {
 			return fmt.Errorf("engine: scan %s: %w", path, err)
 		}
-		if sr.Torn == nil || sr.Sealed || covered[sf.name] > sr.ValidEnd {
+		if sr.Torn == nil || sr.Sealed || covered[sf.name] > sr.ValidEnd || ms.covers(sf.writer, sf.seq, sr.ValidEnd) {
 			continue
 		}
 		cut, err := cutTail(fsys, path, sr.ValidEnd, sr.Size)
@@ -412,7 +423,9 @@ func writeFileSync(fsys vfs.FS, path string, b []byte) error {
 // load reads a run's state: the index when it is valid, plus a replay of
 // whatever it does not cover; a full rebuild from the segments otherwise,
 // with the dictionary of an index that reads but is not trusted.
-func load(fsys vfs.FS, dir string, segs []segFile) (*loaded, error) {
+//
+// ms are the writers' marks, read before segs was listed.
+func load(fsys vfs.FS, dir string, segs []segFile, ms marks) (*loaded, error) {
 	l := &loaded{
 		foreign: make(map[string]bool),
 		segPos:  make(map[string]uint32),
@@ -463,6 +476,10 @@ func load(fsys vfs.FS, dir string, segs []segFile) (*loaded, error) {
 	if seed != nil && seed.RunID != l.runID {
 		seed = nil // another run's index: its dictionary is not this one's
 	}
+	l.marks = ms.forRun(l.runID)
+	if seed != nil {
+		l.indexLosses(fsys, dir, seed)
+	}
 	if l.ix == nil {
 		l.report.IndexRebuilt = true
 		l.ix, l.st = index.New(""), newRunState()
@@ -493,6 +510,13 @@ func load(fsys vfs.FS, dir string, segs []segFile) (*loaded, error) {
 	}
 	l.ix.RunID = l.runID
 	l.report.MissingSegments = missingSegments(segs)
+	for _, name := range l.report.MissingSegments {
+		first, _, _ := strings.Cut(name, " ")
+		l.addLoss(&LossError{File: filepath.Join(dir, first), Offset: -1,
+			Reason: fmt.Sprintf("segment %s is missing from its writer's stream (its later segments are there): everything it held is lost", name)})
+	}
+	l.markLosses(fsys, dir, segs)
+	l.recordedLosses(dir)
 	return l, nil
 }
 
@@ -667,9 +691,9 @@ func (l *loaded) scanNew(fsys vfs.FS, path string, pos uint32, scratch *blockScr
 		l.runID = sr.Header.RunID
 	}
 	for _, c := range sr.Corruptions {
-		l.report.Corruptions = append(l.report.Corruptions, c)
+		l.addDamage(c)
 	}
-	if sr.Torn != nil {
+	if se := l.ix.Segments[pos]; sr.Torn != nil && !l.tornBelowMark(sr.Torn, segFile{writer: se.WriterID, seq: se.Seq}, sr.Size) {
 		l.report.Torn = append(l.report.Torn, sr.Torn)
 	}
 	if errors.Is(err, segment.ErrUnknownVersion) {
@@ -717,10 +741,12 @@ func (l *loaded) continueFrom(fsys vfs.FS, path string, pos uint32, scratch *blo
 			var torn *segment.TornTailError
 			switch {
 			case errors.As(err, &torn):
-				l.report.Torn = append(l.report.Torn, torn)
+				if !l.tornBelowMark(torn, segFile{writer: se.WriterID, seq: se.Seq}, fi.Size()) {
+					l.report.Torn = append(l.report.Torn, torn)
+				}
 			case errors.Is(err, io.EOF):
 			case errors.Is(err, segment.ErrCorrupt):
-				l.report.Corruptions = append(l.report.Corruptions, err)
+				l.addDamage(err)
 				// Step over the damage to the blocks after it, so a reader
 				// refreshing a live run reports the damage once and goes on
 				// seeing what the writer adds.
@@ -761,7 +787,7 @@ func (l *loaded) resyncAfter(fsys vfs.FS, path string, pos uint32, off int64, sc
 	})
 	for _, c := range rep.Corruptions {
 		if first >= 0 && c.Offset > first { // further damage; the first was reported
-			l.report.Corruptions = append(l.report.Corruptions, c)
+			l.addDamage(c)
 		}
 	}
 	if err != nil && !errors.Is(err, segment.ErrTornTail) && !errors.Is(err, segment.ErrCorrupt) {
@@ -830,8 +856,12 @@ func (l *loaded) applyBlock(path string, pos uint32, m segment.BlockMeta, payloa
 		if undecodable {
 			what += ", then the rest of the block (a record does not decode)"
 		}
-		l.report.Corruptions = append(l.report.Corruptions,
-			fmt.Errorf("engine: %s block at %d: %s: %w", path, m.Offset, what, firstErr))
+		err := fmt.Errorf("engine: %s block at %d: %s: %w", path, m.Offset, what, firstErr)
+		if undecodable {
+			l.addDamage(err) // records of any field may be in what was skipped
+		} else {
+			l.report.Corruptions = append(l.report.Corruptions, err)
+		}
 	}
 	if minT > maxT {
 		minT, maxT = 0, 0

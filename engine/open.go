@@ -4,24 +4,30 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/goodseed/goodseed-go/index"
 	"github.com/goodseed/goodseed-go/internal/vfs"
+	"github.com/goodseed/goodseed-go/segment"
 )
 
 // Create makes a new run in dir (created if needed) with the given run id,
 // takes its lock and writes the first segment's header, so the run exists
 // on disk when Create returns. A directory that already holds segments is
-// ErrExist.
-func Create(dir, runID string, opts Options) (*Store, error) {
+// ErrExist. A Create that fails otherwise removes the run directory it
+// made (discard.go), so a retry with the same id starts afresh.
+func Create(dir, runID string, opts Options) (_ *Store, err error) {
 	opts = opts.withDefaults()
 	if runID == "" {
 		return nil, errors.New("engine: Create: empty run id")
 	}
+	undo := newCreateUndo(opts, dir)
+	defer undo.onError(opts, dir, &err)
 	if err := mkdirAllSync(opts.FS, dir); err != nil {
 		return nil, err
 	}
@@ -34,8 +40,12 @@ func Create(dir, runID string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("%w: %s", ErrExist, dir)
 	}
 	s.runID, s.ix.RunID = runID, runID
+	s.made = undo
 	s.flushMu.Lock()
-	err = s.openSegment()
+	err = s.startMark()
+	if err == nil {
+		err = s.openSegment()
+	}
 	s.flushMu.Unlock()
 	if err != nil {
 		s.abandon()
@@ -64,7 +74,41 @@ func Open(dir string, opts Options) (*Store, error) {
 		s.abandon()
 		return nil, fmt.Errorf("%w: %s holds no run (no segments)", ErrNotFound, dir)
 	}
+	s.flushMu.Lock()
+	err = s.startMark()
+	s.flushMu.Unlock()
+	if err != nil {
+		s.abandon()
+		return nil, err
+	}
 	return s, nil
+}
+
+// startMark starts this writer session's mark (mark.go) at the end of the
+// writer's newest segment: recovery has cut what was torn and fsynced what
+// is left (syncUnsealed), so every byte there is durable. A sealed one is
+// vouched for whole, and its footer with it: the mark then names the next
+// segment, at offset 0. flushMu held.
+func (s *Store) startMark() error {
+	at := StreamPos{Seq: s.lastSegSeq}
+	name := segment.SegmentName(s.opts.WriterID, s.lastSegSeq)
+	if i := slices.IndexFunc(s.ix.Segments, func(se index.SegmentEntry) bool { return se.Name == name }); i >= 0 && s.ix.Segments[i].Sealed {
+		at = StreamPos{Seq: s.lastSegSeq + 1}
+	} else if s.lastSegSeq > 0 {
+		fi, err := s.fsys.Stat(filepath.Join(s.dir, segment.SegmentName(s.opts.WriterID, s.lastSegSeq)))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("engine: resume %s: %w", s.dir, err)
+		}
+		if err == nil {
+			at.Offset = fi.Size()
+		}
+	}
+	mw, err := createMark(s.fsys, s.dir, s.opts.WriterID, runHash(s.runID), at)
+	if err != nil {
+		return s.fail(err)
+	}
+	s.mark = mw
+	return nil
 }
 
 func open(dir string, opts Options) (*Store, error) {
@@ -75,18 +119,19 @@ func open(dir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	removeIndexTemps(opts.FS, dir)
+	ms := readMarks(opts.FS, dir)
 	segs, err := listSegments(opts.FS, dir)
 	var l *loaded
 	var rep RecoveryReport
 	if err == nil {
-		err = cutTornTails(opts.FS, dir, segs, &rep)
+		err = cutTornTails(opts.FS, dir, segs, ms, &rep)
 	}
 	if err == nil {
 		// Cutting may have removed a segment that was all tail.
 		segs, err = listSegments(opts.FS, dir)
 	}
 	if err == nil {
-		l, err = load(opts.FS, dir, segs)
+		l, err = load(opts.FS, dir, segs, ms)
 	}
 	if err == nil {
 		err = syncUnsealed(opts.FS, dir, l.ix)
@@ -118,6 +163,14 @@ func open(dir string, opts Options) (*Store, error) {
 		if fe, ok := l.ix.Fields[fi.ID]; ok {
 			f.queued = fe.Summary.Count
 		}
+	}
+	// The damage found is recorded in the run before this writer's index
+	// covers it as it now is (LossMetaPrefix).
+	recs := l.lossRecords()
+	for _, key := range slices.Sorted(maps.Keys(recs)) {
+		t := time.Now().UnixMilli()
+		s.st.meta[key] = MetaEntry{Val: recs[key], TimeMs: t}
+		s.queueCtrl(appendMeta(nil, t, key, recs[key]))
 	}
 	acquireClock()
 	go s.flushLoop()
@@ -160,6 +213,7 @@ func (s *Store) abandon() {
 	if s.seg != nil {
 		s.seg.Close()
 	}
+	s.mark.close()
 	s.lock.Release()
 }
 

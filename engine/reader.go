@@ -38,6 +38,7 @@ func OpenReader(dir string, fsys vfs.FS) (*Reader, error) {
 		}
 		return nil, fmt.Errorf("engine: open %s: %w", dir, err)
 	}
+	ms := readMarks(fsys, dir) // before the listing: see marks
 	segs, err := listSegments(fsys, dir)
 	if err != nil {
 		return nil, err
@@ -45,7 +46,7 @@ func OpenReader(dir string, fsys vfs.FS) (*Reader, error) {
 	if len(segs) == 0 {
 		return nil, fmt.Errorf("%w: %s holds no run (no segments)", ErrNotFound, dir)
 	}
-	l, err := load(fsys, dir, segs)
+	l, err := load(fsys, dir, segs, ms)
 	if err != nil {
 		return nil, err
 	}
@@ -55,12 +56,14 @@ func OpenReader(dir string, fsys vfs.FS) (*Reader, error) {
 // Refresh picks up blocks flushed since the reader was opened or last
 // refreshed.
 func (r *Reader) Refresh() error {
+	ms := readMarks(r.fsys, r.dir) // before the listing: see marks
 	segs, err := listSegments(r.fsys, r.dir)
 	if err != nil {
 		return err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.l.marks = ms.forRun(r.l.runID)
 	r.l.report.Torn = nil
 	if err := r.l.replay(r.fsys, r.dir, segs); err != nil {
 		return err
@@ -333,9 +336,15 @@ func (r *Reader) visitChunks(path string, kind FieldKind, fn func(*Record) error
 	if k := r.l.st.fields[id].Kind; k != kind {
 		return fmt.Errorf("%w: %q is a %s field, not %s", ErrKindMismatch, path, k, kind)
 	}
+	var errs []error
+	for _, le := range r.l.losses {
+		if le.concerns(id) {
+			errs = append(errs, le.err)
+		}
+	}
 	ix := r.l.ix
 	if _, ok := ix.Fields[id]; !ok {
-		return nil // defined, never flushed a point
+		return errors.Join(errs...) // defined, no point read (none flushed, or all lost)
 	}
 	var refs []blockRef
 	writers := map[uint32]bool{}
@@ -356,7 +365,6 @@ func (r *Reader) visitChunks(path string, kind FieldKind, fn func(*Record) error
 			return cmpInt64(int64(a.e.FirstSeq), int64(b.e.FirstSeq))
 		})
 	}
-	var errs []error
 	var payload []byte
 	// salvaged holds, per segment whose file header does not verify, the
 	// payloads of this visit's blocks in it (see salvage).

@@ -439,7 +439,7 @@ func (s *salvager) writeIndex() error {
 	if len(segs) == 0 {
 		return fmt.Errorf("engine: salvage %s: no valid block to copy", s.c.dir)
 	}
-	l, err := load(s.fsys, s.dst, segs)
+	l, err := load(s.fsys, s.dst, segs, nil)
 	if err != nil {
 		return fmt.Errorf("engine: salvage: read back %s: %w", s.dst, err)
 	}

@@ -90,6 +90,8 @@ type Store struct {
 	lock     vfs.Locker
 	owner    Owner
 	recovery RecoveryReport
+	// made is what Create made, for Discard (discard.go); nil after Open.
+	made *createUndo
 	// maxPoints is MaxPointsPerSeries; tests lower it.
 	maxPoints uint64
 
@@ -128,6 +130,9 @@ type Store struct {
 	chunk         []byte
 	blockChunks   []chunkInfo
 	lastHeartbeat time.Time
+	// mark records how far this writer's stream is written and synced
+	// (mark.go); nil until the run id is known.
+	mark *markWriter
 
 	wake chan struct{}
 	stop chan struct{}
@@ -620,6 +625,10 @@ func (s *Store) syncLocked() error {
 	if err := s.seg.Sync(); err != nil {
 		return s.fail(fmt.Errorf("engine: sync %s: %w", s.seg.Path(), err))
 	}
+	s.mark.synced()
+	if err := s.mark.store(true); err != nil {
+		return s.fail(err)
+	}
 	return nil
 }
 
@@ -679,6 +688,13 @@ func (s *Store) flush(all, final bool) error {
 	s.mu.Unlock()
 
 	err := s.writeAll(ctrl, ctrlN, bufs)
+	if err == nil {
+		// Once per flush: the blocks are the kernel's now, so a crash of
+		// this process can no longer tear them.
+		if merr := s.mark.store(false); merr != nil {
+			err = s.fail(merr)
+		}
+	}
 	var released int64
 	for _, pb := range bufs {
 		released += pb.buf.sizeBytes()
@@ -840,6 +856,7 @@ func (s *Store) writeBlock() error {
 		return s.fail(fmt.Errorf("engine: write block to %s: %w", s.seg.Path(), err))
 	}
 	s.nextSeq = last + 1
+	s.mark.wrote(StreamPos{Seq: s.lastSegSeq, Offset: meta.Offset + meta.Size})
 	ord := s.ix.AddBlock(index.BlockEntry{
 		Segment: s.segPos, Offset: meta.Offset, Size: meta.Size,
 		FirstSeq: first, LastSeq: last, MinTimeMs: s.rawMinT, MaxTimeMs: s.rawMaxT,
@@ -866,6 +883,8 @@ func (s *Store) openSegment() error {
 		return s.fail(fmt.Errorf("engine: create segment in %s: %w", s.dir, err))
 	}
 	s.seg, s.lastSegSeq = w, seq
+	s.mark.wrote(StreamPos{Seq: seq, Offset: w.Size()}) // Create fsynced the header
+	s.mark.synced()
 	s.segPos = s.ix.AddSegment(index.SegmentEntry{
 		Name: segment.SegmentName(s.opts.WriterID, seq), WriterID: s.opts.WriterID, Seq: seq, Covered: w.Size(),
 	})
@@ -878,6 +897,10 @@ func (s *Store) sealSegment() error {
 	if err := w.Seal(); err != nil {
 		return s.fail(fmt.Errorf("engine: seal %s: %w", w.Path(), err))
 	}
+	// Seal fsynced everything; the mark stays at the end of the last
+	// block: the footer holds no point, and a footer cut off is the
+	// index's and Check's to report, not a loss.
+	s.mark.synced()
 	s.ix.Segments[s.segPos].Sealed = true
 	return nil
 }
@@ -909,6 +932,9 @@ func (s *Store) Close() error {
 			err = s.finish()
 		}
 	}
+	if merr := s.mark.close(); merr != nil && err == nil {
+		err = fmt.Errorf("engine: close mark of %s: %w", s.dir, merr)
+	}
 	if rerr := s.lock.Release(); rerr != nil && err == nil {
 		err = fmt.Errorf("engine: release lock of %s: %w", s.dir, rerr)
 	}
@@ -929,6 +955,9 @@ func (s *Store) finish() error {
 		if err := s.sealSegment(); err != nil {
 			return err
 		}
+	}
+	if err := s.mark.store(true); err != nil {
+		return s.fail(err)
 	}
 	s.mu.Lock()
 	s.ix.State = s.st.snapshot()

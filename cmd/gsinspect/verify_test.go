@@ -227,10 +227,32 @@ func TestVerifyDamage(t *testing.T) {
 	}
 }
 
+// TestVerifyTornBelowMark: the same cut where the writer's mark vouches
+// for the bytes (they were written and acknowledged) is damage, exit
+// status 1, and recover says what it lost — it used to read as a torn
+// tail, exit 0, and "a clean run holding everything RUN held".
+func TestVerifyTornBelowMark(t *testing.T) {
+	fr := writeForensicRun(t)
+	require.NoError(t, os.Remove(filepath.Join(fr.dir, "index")))
+	d := fr.block(fr.seg2, 1)
+	require.NoError(t, os.Truncate(fr.seg2, d.Offset+20))
+	res := runCmd(t, nil, nil, "verify", fr.dir)
+	require.Equal(t, exitDamage, res.code, res.stdout+res.stderr)
+	require.Contains(t, res.stdout, fmt.Sprintf("DAMAGE   torn-tail        00000001-0000000000000002.seg @ %d (+20 bytes)", d.Offset))
+	require.Contains(t, res.stdout, "its writer's mark vouches for")
+	out := filepath.Join(t.TempDir(), "recovered")
+	res = runCmd(t, nil, nil, "recover", fr.dir, out)
+	require.Equal(t, exitDamage, res.code, res.stdout+res.stderr)
+	require.NotContains(t, res.stdout, "everything RUN held")
+}
+
 // TestVerifyWarningsOnly: a crash leftover is a warning, exit status 0.
+// The writer was killed mid-write, before its mark vouched for the block:
+// here, a run without the mark.
 func TestVerifyWarningsOnly(t *testing.T) {
 	fr := writeForensicRun(t)
 	require.NoError(t, os.Remove(filepath.Join(fr.dir, "index")))
+	require.NoError(t, os.Remove(filepath.Join(fr.dir, engine.MarkFileName(1))))
 	d := fr.block(fr.seg2, 1)
 	require.NoError(t, os.Truncate(fr.seg2, d.Offset+20))
 	res := runCmd(t, nil, nil, "verify", fr.dir)
