@@ -40,6 +40,15 @@
 //     last completed flush. The OS drops its flock with the process, so the
 //     run reopens for writing at once; Open cuts the torn tail (keeping the
 //     bytes aside) and reports it.
+//   - What Flush or Sync acknowledged is never cut as a torn tail: each
+//     writer's mark (mark.go, <writer>.mark) records how far its stream is
+//     written (after every flush) and synced (with every Sync); damage
+//     below it is reported as a LossError, its bytes kept, the run still
+//     resumable. Only bytes past the mark may be a crash's torn tail.
+//   - A read returns every point that verifies, and errors matching
+//     ErrCorrupt for whatever the index, the segment numbers or the marks
+//     say the run held and no longer does (loss.go): no answer is short
+//     without saying so.
 //   - A write or fsync error is sticky: Log, Flush, Sync and Close return it
 //     from then on. What was durable before stays durable.
 //
