@@ -6,17 +6,17 @@
 // interface is deliberately small: the operations an append-only,
 // log-structured store needs, and nothing else.
 //
-// The OS FS never follows a symbolic link at the final component of a name:
-// Create, Open, OpenReadWrite, Lock and IsLocked open with O_NOFOLLOW, and
-// Stat of a link to anything but a directory, all fail with an error
-// satisfying errors.Is(err, ErrSymlink) that names the path. Every file the
-// engine touches (LOCK, segments, the index and its temp file, saved torn
-// tails) lives in a run directory that a server exposes to the network, so
-// a link planted there would otherwise make a request create or overwrite
-// a file anywhere the process may write. Rename and Remove act on the link
-// itself, never its target. Directories may still be reached through
-// links: confining a run directory to the data directory is the caller's
-// job.
+// The OS FS never follows a symbolic link at the final component of a name.
+// Create, Open, OpenReadWrite, Lock and IsLocked open with O_NOFOLLOW; they
+// and Stat (of a link to anything but a directory) fail with an error that
+// names the path and satisfies errors.Is(err, ErrSymlink). Every file the
+// engine touches (LOCK, segments, the index and its temp file, marks, saved
+// torn tails) lives in a run directory that a server exposes to the
+// network, so a link planted there would otherwise make a request create
+// or overwrite a file anywhere the process may write. Rename and Remove act
+// on the link itself, never its target. Directories may still be reached
+// through links: confining a run directory to the data directory is the
+// caller's job.
 package vfs
 
 import (
