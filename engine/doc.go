@@ -51,6 +51,14 @@
 //     without saying so.
 //   - A write or fsync error is sticky: Log, Flush, Sync and Close return it
 //     from then on. What was durable before stays durable.
+//   - Flush, Sync and Close fail, with ErrFilesRemoved naming the file,
+//     when the files they vouch for were removed under the writer (its
+//     segments, LOCK, the run directory): an fstat of the open segment and
+//     LOCK after each flush, and a lookup of every segment of the writer's
+//     stream in Sync and Close (liveness.go). It is sticky too.
+//   - A Create that fails removes the run directory it made, so a retry
+//     with the same run id starts afresh; Discard removes a run Create made
+//     that its caller could not set up.
 //
 // # Concurrency
 //
