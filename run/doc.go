@@ -64,6 +64,12 @@
 //     Flush plus fsync: it survives a power loss.
 //   - Close flushes, fsyncs, records the final status, writes the index
 //     atomically and releases the run's lock.
+//   - Flush, Sync and Close fail with ErrFilesRemoved, naming the file,
+//     when the run's files were removed while it was written (a segment,
+//     LOCK, the whole run directory), and keep failing: what those files
+//     held is lost.
+//   - A New that fails (a full disk, for one) leaves no run directory
+//     behind: New with the same id works once the cause is gone.
 //
 // A process that ends without Close (killed, OOM, os.Exit, an unhandled
 // signal) loses at most the last flush interval of points; its run still

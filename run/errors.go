@@ -42,6 +42,11 @@ var (
 	// the same error matches segment.ErrCorrupt, and errors.As finds the
 	// *segment.CorruptionError of a damaged block.
 	ErrCorrupt = engine.ErrCorrupt
+	// ErrFilesRemoved: the run's files (a segment, LOCK, or the whole run
+	// directory) were removed while the run was being written. Flush, Sync
+	// and Close fail with it from then on, naming the file: what those
+	// files held is lost. It does not match ErrCorrupt.
+	ErrFilesRemoved = engine.ErrFilesRemoved
 
 	// ErrInvalidRunID: a run id breaks the rules of ValidateRunID.
 	ErrInvalidRunID = errors.New("run: invalid run id")
@@ -78,4 +83,30 @@ func markCorrupt(err error) error {
 		return err
 	}
 	return &corruptError{err: err}
+}
+
+// joinOnce is errors.Join saying each failure once. A store that failed
+// returns its sticky error from every call after it, so the steps of Close
+// (each write of the final status, then the store's own Close) would
+// otherwise repeat one ENOSPC five times. Of two errors where one wraps the
+// other, the wrapper is kept: it says more.
+func joinOnce(errs ...error) error {
+	var out []error
+next:
+	for _, e := range errs {
+		if e == nil {
+			continue
+		}
+		for i, k := range out {
+			switch {
+			case errors.Is(k, e):
+				continue next
+			case errors.Is(e, k):
+				out[i] = e
+				continue next
+			}
+		}
+		out = append(out, e)
+	}
+	return errors.Join(out...)
 }

@@ -88,7 +88,8 @@ type Run struct {
 // The run id is Options.RunID, else env GOODSEED_RUN_ID, else a generated
 // "adjective-animal" id; a generated id that is taken gets a suffix -2, -3,
 // ... An explicit id that already exists is ErrRunExists: use Resume to add
-// to that run.
+// to that run. A New that fails leaves no run behind (a full disk, for
+// one), so a retry with the same id works.
 func New(opts Options) (*Run, error) {
 	o, err := resolve(opts)
 	if err != nil {
@@ -122,17 +123,29 @@ func New(opts Options) (*Run, error) {
 	r := newRun(id, o, modeWrite)
 	r.store = store
 	if err := r.recordCreation(time.Now()); err != nil {
-		store.Close()
+		store.Discard() // nothing was acknowledged: leave no half-made run
 		return nil, fmt.Errorf("run %s: record creation: %w", id, err)
 	}
 	r.startGit()
 	register(r)
 	fmt.Fprintf(o.stderr, "Goodseed run: %s\nGoodseed data: %s\n", id, r.dir)
 	if err := r.startMonitoring(); err != nil {
-		r.Close()
+		r.discard()
 		return nil, fmt.Errorf("run %s: start monitoring: %w", id, err)
 	}
 	return r, nil
+}
+
+// discard undoes a New that fails once the run is registered: the caller
+// gets an error, not the run, so nothing of it is kept.
+func (r *Run) discard() {
+	<-r.gitDone // git collection writes to the store
+	unregister(r)
+	r.closeMu.Lock()
+	r.closed.Store(true)
+	r.isClosed = true
+	r.closeMu.Unlock()
+	_ = r.store.Discard() // best effort: New's error says what went wrong
 }
 
 func createExplicit(o resolved, id string) (*engine.Store, error) {
@@ -366,10 +379,10 @@ func (r *Run) close(st Status, reason string) error {
 		}
 		// Git fields land before the status: collection is time-bounded.
 		<-r.gitDone
-		err = errors.Join(err, r.recordClose(st, reason, time.Now()), r.store.Close())
+		err = joinOnce(err, r.recordClose(st, reason, time.Now()), r.store.Close())
 		r.readMu.Lock()
 		if r.reader != nil { // opened by a read of this run
-			err = errors.Join(err, r.reader.Close())
+			err = joinOnce(err, r.reader.Close())
 		}
 		r.readMu.Unlock()
 		unregister(r)
@@ -398,6 +411,8 @@ func (r *Run) wrap(op, path string, err error) error {
 		return fmt.Errorf("run %s: %s: %w; resume the run with run.Resume to add more", r.id, where, err)
 	case errors.Is(err, ErrKindMismatch):
 		return fmt.Errorf("run %s: %s: %w; a path keeps the kind it was first used with, use another path", r.id, where, err)
+	case errors.Is(err, ErrFilesRemoved):
+		return fmt.Errorf("run %s: %s: %w; the run's files were deleted while it was written: what they held is lost", r.id, where, err)
 	}
 	return fmt.Errorf("run %s: %s: %w", r.id, where, err)
 }

@@ -2,7 +2,6 @@ package run
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -49,7 +48,7 @@ func (r *Run) recordCreation(now time.Time) error {
 	}
 	errs = append(errs, r.recordIdentity(o.Options)...)
 	errs = append(errs, r.recordBuildInfo()...)
-	return errors.Join(errs...)
+	return joinOnce(errs...)
 }
 
 // recordIdentity writes the name, description and tags given in opts.
@@ -89,7 +88,7 @@ func (r *Run) recordResume(now time.Time) error {
 	}
 	errs = append(errs, r.recordIdentity(r.opts.Options)...)
 	errs = append(errs, r.recordBuildInfo()...)
-	return errors.Join(errs...)
+	return joinOnce(errs...)
 }
 
 // recordClose writes the final status.
@@ -104,7 +103,7 @@ func (r *Run) recordClose(st Status, reason string, now time.Time) error {
 	if reason != "" {
 		errs = append(errs, s.SetMeta(metaFailureReason, reason), s.SetConfig(PathFailureReason, engine.String(reason)))
 	}
-	return errors.Join(errs...)
+	return joinOnce(errs...)
 }
 
 // recordBuildInfo writes what the Go toolchain embedded in the binary:
