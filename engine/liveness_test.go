@@ -247,3 +247,33 @@ func TestFilesRemovedNotRaisedWithoutRemoval(t *testing.T) {
 	}
 	require.Greater(t, segs, 4, "segments rotated")
 }
+
+// BenchmarkLivenessCheck is what the check costs each flush that wrote
+// blocks (two fstats: the open segment and LOCK) and each Sync or Close
+// (that plus a Stat of each of the writer's segments; 4 here), on the OS.
+func BenchmarkLivenessCheck(b *testing.B) {
+	s, _ := newRun(b, Options{FlushInterval: time.Hour, BlockTargetBytes: 256, SegmentTargetBytes: 1024})
+	defer s.Close()
+	f, _ := s.Field("loss", KindMetric)
+	for i := 0; len(liveSegments(s)) < 4; i++ {
+		_ = f.LogMetric(float64(i), lossValues[i&(1<<16-1)])
+		if i%100 == 0 {
+			_ = s.Flush()
+		}
+	}
+	for _, bc := range []struct {
+		name  string
+		check func() error
+	}{{"flush", s.checkLinked}, {"sync", s.checkFiles}} {
+		b.Run(bc.name, func(b *testing.B) {
+			s.flushMu.Lock()
+			defer s.flushMu.Unlock()
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := bc.check(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
