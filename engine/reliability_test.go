@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -367,6 +368,10 @@ type damage struct {
 	boundary bool
 	// versionField: a flip in a segment header's major version.
 	versionField bool
+	// wantDamage: the bytes hit were written and acknowledged (the
+	// writer's mark vouches for them): Check must grade it damage, not a
+	// crash's torn tail.
+	wantDamage bool
 	unit         string // the kind of unit hit, for the tally
 }
 
@@ -380,6 +385,7 @@ type mloc struct {
 // matrixStats counts what the matrix did.
 type matrixStats struct {
 	cases, detected, harmless, boundary, salvaged int
+	shortReported, resumed                        int
 	versionRead                                   int
 	blocksLost                                    int
 }
@@ -420,7 +426,7 @@ func (rn *matrixRun) runCase(t *testing.T, d damage, st *matrixStats) {
 	// (2) A reader opens the run and returns every block not hit, exactly.
 	r, err := OpenReader(rn.dir, mem)
 	require.NoError(t, err, "%s: the rest of the run must stay readable", msg)
-	got, _ := readAll(r)
+	got, readErrs := readAll(r)
 	rep := r.Report()
 	require.NoError(t, r.Close())
 	require.Equal(t, "matrix", r.RunID(), msg)
@@ -442,8 +448,24 @@ func (rn *matrixRun) runCase(t *testing.T, d damage, st *matrixStats) {
 	rn.requireLogged(t, got, msg)
 	requirePointsEqual(t, want, got, msg)
 	requireConfigsEqual(t, want, got, msg)
+	full := rn.replay(nil, view{})
 	if len(lost) == 0 && !d.harmless {
-		requirePointsEqual(t, rn.replay(nil, view{}), got, msg+" (nothing lost)")
+		requirePointsEqual(t, full, got, msg+" (nothing lost)")
+	}
+	// Nothing is silently short: a read that returns less (or an older
+	// value of a step) than the run held says so, with damage errors.
+	short := !samePoints(full, got)
+	if short {
+		require.NotEmpty(t, readErrs, "%s: the reads came back short without an error", msg)
+		for _, e := range readErrs {
+			require.ErrorIs(t, e, segment.ErrCorrupt, msg)
+		}
+		st.shortReported++
+	}
+	if d.wantDamage {
+		require.True(t, slices.ContainsFunc(found, func(f Finding) bool {
+			return f.Severity == Damage && slices.ContainsFunc(d.where, func(w mloc) bool { return filepath.Base(f.File) == w.file })
+		}), "%s: acknowledged bytes damaged, yet no damage finding: %v", msg, found)
 	}
 
 	// (3) Salvage copies every valid block into a run that opens clean.
@@ -463,6 +485,34 @@ func (rn *matrixRun) runCase(t *testing.T, d damage, st *matrixStats) {
 	_, ixErr := index.Unmarshal(files[index.FileName])
 	require.GreaterOrEqual(t, srep.BlocksKept, len(rn.blocks)-len(d.lost)-rn.allOrphans(d.lost, ixErr == nil), msg)
 	st.salvaged++
+
+	// (4) A writer resumes: every block of both runs was flushed, so its
+	// mark vouches for all of them and no cut may start before a
+	// segment's last block ends (a torn footer past it holds no point);
+	// after it closes, a reader that trusts its index still says what is
+	// missing.
+	w, err := Open(rn.dir, Options{FS: mem, FlushInterval: time.Hour})
+	require.NoError(t, err, "%s: the run must stay resumable", msg)
+	for _, c := range w.Recovery().Cuts {
+		require.GreaterOrEqual(t, c.Offset, rn.blocks[rn.lastBlockOf(c.Segment)].end, "%s: acknowledged bytes cut as a torn tail: %+v", msg, c)
+	}
+	require.NoError(t, w.Close(), msg)
+	st.resumed++
+	if short {
+		r2, err := OpenReader(rn.dir, mem)
+		require.NoError(t, err, msg)
+		got2, errs2 := readAll(r2)
+		require.NoError(t, r2.Close())
+		rn.requireLogged(t, got2, msg+" (after a resume)")
+		if !samePoints(full, got2) {
+			require.NotEmpty(t, errs2, "%s: after a resume the reads came back short without an error", msg)
+		}
+	}
+}
+
+// samePoints reports whether a and b hold the same points, bit for bit.
+func samePoints(a, b runContent) bool {
+	return maps.Equal(a.metrics, b.metrics) && maps.Equal(a.texts, b.texts)
 }
 
 // allOrphans counts the surviving blocks whose every record lost its
@@ -567,6 +617,7 @@ func (rn *matrixRun) flipCase(file string, pos int64, bit uint) damage {
 			panic(fmt.Sprintf("no unit at %s@%d", file, pos))
 		}
 		d.where = []mloc{{file, u.off, u.end}}
+		d.wantDamage = true // every segment byte of the matrix runs was flushed
 		switch u.kind {
 		case "block":
 			d.lost = rn.blocksHit(file, pos, pos+1)
@@ -659,15 +710,12 @@ func TestCorruptionMatrix(t *testing.T) {
 				if cut == 0 {
 					d.where = append(d.where, mloc{last, -1, 0}) // an empty file: the file itself
 				}
-				if rn.name == "crashed" && !rn.covered[rn.lastBlockOf(last)] {
-					// Whatever a cut inside a block leaves is a torn tail
-					// (found, a warning); a cut between blocks leaves what
-					// an earlier crash would have.
-					_, inBlock := rn.unitAt(last, cut)
-					if u, _ := rn.unitAt(last, cut); !inBlock || (u.off == cut && u.kind == "block") {
-						d.boundary = true
-					}
-				}
+				// Every byte of the last segment was flushed, and its
+				// writer's mark says so: no cut, even one between blocks of
+				// the crashed writer's unsealed segment (which used to read
+				// as what an earlier crash leaves, and went unseen), is a
+				// torn tail. Each is damage.
+				d.wantDamage = true
 				rn.runCase(t, d, &st)
 			}
 			tr := st.cases - fl.cases
@@ -706,8 +754,34 @@ func TestCorruptionMatrix(t *testing.T) {
 					lostSeg[i] = true
 				}
 			}
-			rn.runCase(t, damage{name: "deleted " + mid, lost: lostSeg, where: []mloc{{mid, -1, 0}},
+			rn.runCase(t, damage{name: "deleted " + mid, lost: lostSeg, where: []mloc{{mid, -1, 0}}, wantDamage: true,
 				edit: func(files runFiles) { delete(files, mid) }}, &st)
+
+			// The newest segment deleted: no hole in the segment numbers
+			// shows it; the index (closed) or the writer's mark (crashed)
+			// does.
+			lostLast := rn.blocksHit(last, 0, math.MaxInt64)
+			rn.runCase(t, damage{name: "deleted " + last, lost: lostLast, where: []mloc{{last, -1, 0}}, wantDamage: true,
+				edit: func(files runFiles) { delete(files, last) }}, &st)
+
+			// A sealed middle segment cut between two of its blocks and
+			// inside one: its footer and trailer go with the cut.
+			mb := rn.firstBlockOf(mid)
+			for _, cut := range []int64{rn.blocks[mb+2].off, rn.blocks[mb+2].off + 41} {
+				rn.runCase(t, damage{name: fmt.Sprintf("sealed %s cut at %d", mid, cut), lost: rn.blocksHit(mid, cut, math.MaxInt64),
+					where: []mloc{{mid, cut - 41, cut + 1}}, wantDamage: true,
+					edit: func(files runFiles) { files[mid] = files[mid][:cut] }}, &st)
+			}
+
+			// The last complete block of the newest segment: its header,
+			// its payload, its checksum (the case that read as a torn tail
+			// and was cut on resume).
+			lb := rn.blocks[rn.lastBlockOf(last)]
+			for _, off := range []int64{lb.off + 20, lb.off + (lb.end-lb.off)/2, lb.end - 2} {
+				rn.runCase(t, damage{name: fmt.Sprintf("flip in the last block of %s at %d", last, off), lost: map[int]bool{rn.lastBlockOf(last): true},
+					where: []mloc{{last, lb.off, lb.end}}, wantDamage: true,
+					edit: func(files runFiles) { files[last][off] ^= 0x04 }}, &st)
+			}
 
 			// A damaged index: truncated, zeroed, replaced by garbage.
 			ixSize := len(rn.files[index.FileName])
@@ -728,9 +802,10 @@ func TestCorruptionMatrix(t *testing.T) {
 					where: []mloc{{index.FileName, -1, 0}},
 					edit:  func(files runFiles) { files[index.FileName] = dmg.edit(files[index.FileName]) }}, &st)
 			}
-			t.Logf("%s run: %d cases (%d flips, %d truncations, 2 zeroed pages, 1 deleted segment, 3 damaged indexes): "+
-				"%d detected by Check, %d harmless, %d undetectable by construction; %d salvaged; %d blocks lost in all",
-				rn.name, st.cases, flips, tr, st.detected, st.harmless, st.boundary, st.salvaged, st.blocksLost)
+			t.Logf("%s run: %d cases (%d flips, %d truncations, 2 zeroed pages, 2 deleted segments, 2 cuts of a sealed segment, "+
+				"3 flips in the last block, 3 damaged indexes): %d detected by Check, %d harmless, %d undetectable by construction; "+
+				"%d salvaged; %d resumed with no acknowledged byte cut; %d short reads, every one reported; %d blocks lost in all",
+				rn.name, st.cases, flips, tr, st.detected, st.harmless, st.boundary, st.salvaged, st.resumed, st.shortReported, st.blocksLost)
 		})
 	}
 }
