@@ -372,7 +372,7 @@ type damage struct {
 	// writer's mark vouches for them): Check must grade it damage, not a
 	// crash's torn tail.
 	wantDamage bool
-	unit         string // the kind of unit hit, for the tally
+	unit       string // the kind of unit hit, for the tally
 }
 
 // mloc is a place a finding may name: file, and offsets [lo, hi) (lo < 0:
