@@ -139,6 +139,7 @@ func (s CheckSummary) Clean() bool { return s.Damage == 0 }
 //	index-missing    Info     no index: readers rebuild it
 //	index-temp       Info     an index write a crash interrupted (removed by the next writer)
 //	torn-saved       Info     bytes recovery cut off a torn tail, kept for forensics
+//	mark-temp        Info     a mark replacement a crash interrupted (removed by that writer's next session)
 //	                 Damage   ... or where its writer's mark vouches for the bytes (written and acknowledged)
 //	mark             Damage   a writer's mark file (how far its stream is known written) does not verify
 //	lock             Warning  the LOCK owner record is torn or damaged
@@ -1207,6 +1208,9 @@ func (c *checker) debris() error {
 		case index.IsTempName(name):
 			c.emit(Finding{Severity: Info, Kind: "index-temp", File: filepath.Join(c.dir, name), Offset: -1, Length: size,
 				Detail: "an index write a crash interrupted; the next writer removes it"})
+		case strings.HasSuffix(name, ".mark.tmp"):
+			c.emit(Finding{Severity: Info, Kind: "mark-temp", File: filepath.Join(c.dir, name), Offset: -1, Length: size,
+				Detail: "a mark a resuming writer was replacing when it stopped; never read, removed by that writer's next session"})
 		case strings.Contains(name, ".seg.torn-"):
 			seg, off, _ := strings.Cut(name, ".torn-")
 			c.emit(Finding{Severity: Info, Kind: "torn-saved", File: filepath.Join(c.dir, name), Offset: -1, Length: size,

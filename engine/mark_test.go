@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -363,4 +364,24 @@ func TestMarkOfAnotherRun(t *testing.T) {
 	_, rep, err := readM(t, files.mount(t, rn.dir), rn.dir)
 	require.NoError(t, err)
 	require.Len(t, rep.Torn, 1, "graded without a mark")
+}
+
+// TestCheckReportsMarkTemp: a mark replacement a crash interrupted is
+// named, and is not taken for a mark.
+func TestCheckReportsMarkTemp(t *testing.T) {
+	rn := buildMarkCrashRun(t)
+	files := rn.files.clone()
+	files[MarkFileName(1)+".tmp"] = []byte("partial")
+	fsys := files.mount(t, rn.dir)
+	var found []Finding
+	_, err := Check(rn.dir, fsys, func(f Finding) { found = append(found, f) })
+	require.NoError(t, err)
+	require.True(t, slices.ContainsFunc(found, func(f Finding) bool {
+		return f.Kind == "mark-temp" && f.Severity == Info && filepath.Base(f.File) == MarkFileName(1)+".tmp"
+	}), "%v", found)
+	s, err := Open(rn.dir, Options{FS: fsys, FlushInterval: time.Hour})
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	_, err = fsys.Stat(filepath.Join(rn.dir, MarkFileName(1)+".tmp"))
+	require.ErrorIs(t, err, fs.ErrNotExist, "the next session removes it")
 }
