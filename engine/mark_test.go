@@ -385,3 +385,32 @@ func TestCheckReportsMarkTemp(t *testing.T) {
 	_, err = fsys.Stat(filepath.Join(rn.dir, MarkFileName(1)+".tmp"))
 	require.ErrorIs(t, err, fs.ErrNotExist, "the next session removes it")
 }
+
+// BenchmarkMarkStore measures what the mark adds: one pwrite of a slot per
+// flush that wrote blocks, and a pwrite plus an fsync of the mark file per
+// Sync (beside the segment's own fsync), on the OS file system.
+func BenchmarkMarkStore(b *testing.B) {
+	for _, durable := range []bool{false, true} {
+		name := "flush"
+		if durable {
+			name = "sync"
+		}
+		b.Run(name, func(b *testing.B) {
+			dir := b.TempDir()
+			mw, err := createMark(vfs.Default, dir, 1, runHash("bench"), StreamPos{1, 46})
+			require.NoError(b, err)
+			defer mw.close()
+			off := int64(46)
+			for b.Loop() {
+				off += 4096
+				mw.wrote(StreamPos{1, off})
+				if durable {
+					mw.synced()
+				}
+				if err := mw.store(durable); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
