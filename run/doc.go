@@ -89,7 +89,11 @@
 // a string series) over a block that no longer verifies returns every point
 // that still does, together with an error matching ErrCorrupt that names
 // the damaged file and offset. The points are not nil just because the
-// error is not.
+// error is not. Data the run's own records say was written and that is gone
+// counts as damage too: a segment deleted, a segment shorter than the index
+// or its writer's mark recorded. The error then names the file and what is
+// missing (an *engine.LossError), so a short answer always says so. For a
+// run from OpenReadOnly, Recovery lists everything the reader found.
 //
 // # Environment
 //

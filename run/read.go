@@ -100,7 +100,8 @@ func (r *Run) withReader(op string, fn func(*engine.Reader) error) error {
 }
 
 // Refresh makes a read-only run see what its writer flushed since it was
-// opened. Reads of a writing run are always current.
+// opened, and Recovery report what the reader found in it. Reads of a
+// writing run are always current.
 func (r *Run) Refresh() error {
 	if r.mode != modeReadOnly {
 		return nil

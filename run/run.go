@@ -275,6 +275,10 @@ func describeRecovery(rep engine.RecoveryReport) string {
 // on a finished run, on a crashed one and on one still being written (it
 // sees what the writer has flushed; Refresh picks up more). Every write
 // fails with ErrReadOnly.
+//
+// A damaged run opens: Recovery says what the reader found missing or
+// damaged, and series reads return what verifies with an error matching
+// ErrCorrupt.
 func OpenReadOnly(runID string, opts Options) (*Run, error) {
 	if opts.Storage == "" {
 		opts.Storage = StorageLocal // GOODSEED_STORAGE=disabled is for writers
@@ -321,9 +325,26 @@ func (r *Run) ReadOnly() bool { return r.mode == modeReadOnly }
 // Disabled reports whether the run's storage is disabled.
 func (r *Run) Disabled() bool { return r.mode == modeDisabled }
 
-// Recovery reports what Resume found and cut in a run whose writer had
-// crashed. It is empty (Clean) for a new run and for a cleanly closed one.
-func (r *Run) Recovery() engine.RecoveryReport { return r.recovery }
+// Recovery reports what opening the run found wrong with it.
+//
+// For a run from Resume it is what the engine found and cut in a run whose
+// writer had crashed; it is empty (Clean) for a new run and for a cleanly
+// closed one.
+//
+// For a run from OpenReadOnly it is what the reader found, as of the open
+// or the last Refresh: damaged blocks, segments missing or shorter than the
+// index or their writer's mark say, torn tails left alone (usually a live
+// writer's block in flight), and whether the index was rebuilt. It is not
+// Clean for a damaged run, and each series read over the damage returns an
+// error matching ErrCorrupt as well.
+func (r *Run) Recovery() engine.RecoveryReport {
+	if r.mode == modeReadOnly {
+		r.readMu.Lock()
+		defer r.readMu.Unlock()
+		return r.reader.Report()
+	}
+	return r.recovery
+}
 
 // Flush returns when everything logged before it is written to the run's
 // segment: it then survives a crash of this process (not of the machine).
