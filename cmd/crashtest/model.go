@@ -317,3 +317,83 @@ func brief(v any) string {
 	}
 	return s
 }
+
+// ledger is every value a run's rounds logged to its series, step by step
+// and in order, and how far each step's writes were acknowledged: what a
+// read of the run may return once its files are damaged. The rounds'
+// states hold only what a read returned; damage can bring back an older
+// value of a step that a later write replaced, so the damage checks need
+// the whole history.
+type ledger struct {
+	metrics map[string]map[float64]*history[uint64]
+	texts   map[string]map[float64]*history[string]
+}
+
+// history is one step's writes, oldest first; the first acked of them were
+// covered by a completed Flush or Sync.
+type history[V comparable] struct {
+	vals  []V
+	acked int
+}
+
+// logged says whether v was ever written at the step.
+func (h *history[V]) logged(v V) bool { return h != nil && slices.Contains(h.vals, v) }
+
+// current says whether v is the step's last acknowledged write or a later
+// one: anything older means an acknowledged write was lost.
+func (h *history[V]) current(v V) bool {
+	if h == nil || h.acked == 0 {
+		return h.logged(v)
+	}
+	return slices.Contains(h.vals[h.acked-1:], v)
+}
+
+func newLedger() *ledger {
+	return &ledger{metrics: map[string]map[float64]*history[uint64]{}, texts: map[string]map[float64]*history[string]{}}
+}
+
+// add records a round's writes: ops[:done], of which ops[:acked] were
+// acknowledged.
+func (l *ledger) add(ops []op, done, acked int) {
+	for i := range ops[:done] {
+		o := &ops[i]
+		switch o.kind {
+		case opMetric:
+			record(l.metrics, o.path, o.step, math.Float64bits(o.value), i < acked)
+		case opString:
+			record(l.texts, o.path, o.step, o.text, i < acked)
+		}
+	}
+}
+
+func record[V comparable](m map[string]map[float64]*history[V], path string, step float64, v V, acked bool) {
+	steps := m[path]
+	if steps == nil {
+		steps = map[float64]*history[V]{}
+		m[path] = steps
+	}
+	h := steps[step]
+	if h == nil {
+		h = &history[V]{}
+		steps[step] = h
+	}
+	h.vals = append(h.vals, v)
+	if acked {
+		h.acked = len(h.vals)
+	}
+}
+
+// shortBy counts the acknowledged steps of one series that got (what a
+// read returned) lacks or holds an older value of.
+func shortBy[V comparable](steps map[float64]*history[V], got map[float64]V) int {
+	n := 0
+	for step, h := range steps {
+		if h.acked == 0 {
+			continue
+		}
+		if v, ok := got[step]; !ok || !h.current(v) {
+			n++
+		}
+	}
+	return n
+}
