@@ -12,7 +12,8 @@ import (
 	"github.com/goodseed/goodseed-go/run"
 )
 
-// childEnv carries a child's orders: "<dir>|<seed>|<round>|<run id>|<new>".
+// childEnv carries a child's orders:
+// "<dir>|<seed>|<round>|<run id>|<new>[|<remove>]".
 // The child is the harness binary itself (or the test binary), re-executed.
 const childEnv = "GOODSEED_CRASHTEST_CHILD"
 
@@ -24,22 +25,32 @@ const childEnv = "GOODSEED_CRASHTEST_CHILD"
 //	                call a kill plan names, and waits to be killed
 //	CLOSED          Close returned nil: everything is written
 //	ERR <text>      a call failed that must not fail; the child exits 3
-
+//
+// and in a removal round (removal.go), which no kill ends:
+//
+//	REMOVE          the child logs on and waits, on stdin, for "REMOVED"
+//	                from the parent, which removes the run's files
+//	CALL <c> <class> <text>  what Flush, Sync or Close (c) returned after
+//	                the removal: class nil, removed (ErrFilesRemoved) or other
+//	DONE            the child is through and exits 0
 type childOrders struct {
 	dir   string
 	seed  uint64
 	round int
 	runID string
 	fresh bool // the round starts a new run (New); otherwise Resume
+	// remove, in a removal round, is what the parent removes under the
+	// child (removeSegment or removeDir); "" in a crash round.
+	remove string
 }
 
 func (o childOrders) env() string {
-	return fmt.Sprintf("%s=%s|%d|%d|%s|%v", childEnv, o.dir, o.seed, o.round, o.runID, o.fresh)
+	return fmt.Sprintf("%s=%s|%d|%d|%s|%v|%s", childEnv, o.dir, o.seed, o.round, o.runID, o.fresh, o.remove)
 }
 
 func parseOrders(s string) (childOrders, error) {
 	parts := strings.Split(s, "|")
-	if len(parts) != 5 {
+	if len(parts) != 5 && len(parts) != 6 {
 		return childOrders{}, fmt.Errorf("crashtest: bad child orders %q", s)
 	}
 	seed, err1 := strconv.ParseUint(parts[1], 10, 64)
@@ -48,7 +59,11 @@ func parseOrders(s string) (childOrders, error) {
 	if err := errors.Join(err1, err2, err3); err != nil {
 		return childOrders{}, fmt.Errorf("crashtest: bad child orders %q: %w", s, err)
 	}
-	return childOrders{dir: parts[0], seed: seed, round: round, runID: parts[3], fresh: fresh}, nil
+	o := childOrders{dir: parts[0], seed: seed, round: round, runID: parts[3], fresh: fresh}
+	if len(parts) == 6 {
+		o.remove = parts[5]
+	}
+	return o, nil
 }
 
 // runChild performs a round's workload and never returns.
@@ -70,6 +85,9 @@ func runChild(orders string) {
 		os.Exit(3)
 	}
 	plan := drawPlan(o.seed, o.round)
+	if o.remove != "" {
+		plan = killPlan{kind: killNone}
+	}
 	pfs := newPhaseFS(plan, tell)
 	eng := engineOptions(o.seed, o.round)
 	eng.FS = pfs
@@ -101,6 +119,9 @@ func runChild(orders string) {
 	tell(fmt.Sprintf("RECOVERY %d %d %d", len(rep.Cuts), len(rep.Corruptions), len(rep.MissingSegments)))
 
 	ops := workload(o.seed, o.round)
+	if o.remove != "" {
+		removalChild(r, pfs, o, ops, tell, fail)
+	}
 	for i := range ops {
 		if err := do(r, pfs, &ops[i]); err != nil {
 			fail(fmt.Sprintf("op %d", i), err)
