@@ -4,6 +4,7 @@ import (
 	"math"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,6 +51,24 @@ func TestCrashRounds(t *testing.T) {
 			require.NotZero(t, st.Kills[ph], "no kill in phase %s: %v", ph, st)
 		}
 		require.NotZero(t, st.Cuts, "no torn tail was ever cut")
+		// Every damage, removal and symlink case was exercised.
+		for k := range numDamageKinds {
+			require.NotZero(t, st.Damage[k.String()], "no %s damage: %v", k, st)
+		}
+		require.NotZero(t, st.DamageVouched, "no damage below a mark: %v", st)
+		require.NotZero(t, st.DamageShort, "no damage made a read short: %v", st)
+		for _, mode := range []string{removeSegment, removeDir} {
+			require.NotZero(t, st.Removals[mode], "no removal of the %s: %v", mode, st)
+		}
+		for _, target := range []string{symlinkLock, symlinkSegment} {
+			n := 0
+			for outcome, c := range st.Symlinks {
+				if strings.HasPrefix(outcome, target+" ") {
+					n += c
+				}
+			}
+			require.NotZero(t, n, "no symlink at the %s: %v", target, st)
+		}
 	}
 }
 
@@ -126,4 +145,39 @@ func TestModelHasTeeth(t *testing.T) {
 		_, err := expect(base, tc.obs, ops, len(ops), 4)
 		require.Equal(t, tc.ok, err == nil, "%s: %v", tc.name, err)
 	}
+}
+
+// TestLedgerHasTeeth feeds the damage checks' model reads a broken engine
+// could return and requires each to count as short (or as never logged):
+// an acknowledged step missing, an older value than the last acknowledged
+// one; and accepts what damage past the acknowledged writes may leave.
+func TestLedgerHasTeeth(t *testing.T) {
+	led := newLedger()
+	ops := []op{
+		{kind: opMetric, path: "m/0", step: 1, value: 10},
+		{kind: opMetric, path: "m/0", step: 1, value: 11},
+		{kind: opMetric, path: "m/0", step: 2, value: 20},
+		{kind: opFlush},
+		{kind: opMetric, path: "m/0", step: 1, value: 12}, // unacknowledged from here
+		{kind: opMetric, path: "m/0", step: 3, value: 30},
+	}
+	led.add(ops, len(ops), 4)
+	b := math.Float64bits
+	steps := led.metrics["m/0"]
+	for _, tc := range []struct {
+		name  string
+		got   map[float64]uint64
+		short int
+	}{
+		{"everything", map[float64]uint64{1: b(12), 2: b(20), 3: b(30)}, 0},
+		{"the acknowledged", map[float64]uint64{1: b(11), 2: b(20)}, 0},
+		{"an acknowledged step lost", map[float64]uint64{1: b(11)}, 1},
+		{"an older value than the acknowledged", map[float64]uint64{1: b(10), 2: b(20)}, 1},
+		{"nothing", nil, 2},
+	} {
+		require.Equal(t, tc.short, shortBy(steps, tc.got), tc.name)
+	}
+	require.True(t, steps[1].logged(b(10)))
+	require.False(t, steps[1].logged(b(20)), "a value logged at another step")
+	require.False(t, steps[4].logged(b(40)), "a step never logged")
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,25 +49,58 @@ type Stats struct {
 	Runs     int            // runs created
 	Segments int            // segment files checked, summed over rounds
 	Points   int            // points checked, summed over rounds
+	// Damage steps (damage.go), by kind; DamageVouched of them hit bytes
+	// the writer's mark vouched for, DamageShort series came back short
+	// (each with its error), DamageNone found nothing to damage.
+	Damage        map[string]int
+	DamageVouched int
+	DamageShort   int
+	DamageNone    int
+	// Removal rounds (removal.go), by what was removed under the writer;
+	// in each, Sync and Close failed with ErrFilesRemoved.
+	Removals map[string]int
+	// Symlink steps (symlink.go), by the name linked and what the resume
+	// did; in each, the file the link pointed to kept its bytes.
+	Symlinks map[string]int
 	Duration time.Duration
 }
 
 func (s Stats) String() string {
 	var kills []string
-	keys := make([]string, 0, len(s.Kills))
-	for k := range s.Kills {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
 	total := 0
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(s.Kills)) {
 		kills = append(kills, fmt.Sprintf("%s %d", k, s.Kills[k]))
 		total += s.Kills[k]
 	}
 	return fmt.Sprintf("%d rounds in %v: %d kills (%s), %d closed cleanly; %d runs, %d ops acknowledged, "+
-		"%d unacknowledged writes found durable, %d torn tails seen, %d cut on resume, %d segments and %d points checked",
+		"%d unacknowledged writes found durable, %d torn tails seen, %d cut on resume, %d segments and %d points checked; "+
+		"%d damage cases (%s; %d below the mark, %d series read short, each with its error; %d rounds with nothing to damage); "+
+		"%d removal rounds (%s; every Sync and Close after the removal failed with ErrFilesRemoved); "+
+		"%d symlink steps (%s; every canary untouched)",
 		s.Rounds, s.Duration.Round(time.Millisecond), total, strings.Join(kills, ", "), s.Closed, s.Runs, s.Acked,
-		s.Extra, s.Torn, s.Cuts, s.Segments, s.Points)
+		s.Extra, s.Torn, s.Cuts, s.Segments, s.Points,
+		sum(s.Damage), counts(s.Damage), s.DamageVouched, s.DamageShort, s.DamageNone,
+		sum(s.Removals), counts(s.Removals), sum(s.Symlinks), counts(s.Symlinks))
+}
+
+func sum(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// counts renders m as "k1 n1, k2 n2", keys sorted.
+func counts(m map[string]int) string {
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, fmt.Sprintf("%s %d", k, m[k]))
+	}
+	if len(out) == 0 {
+		return "none"
+	}
+	return strings.Join(out, ", ")
 }
 
 // RoundError is a violated invariant, with what it takes to look at it.
@@ -87,7 +121,10 @@ func (e *RoundError) Unwrap() error { return e.Err }
 // Run runs a campaign: each round a child opens the run (New for the first
 // round of a run, Resume after), logs the round's workload and is killed
 // as the round's plan says; then the parent checks the run against the
-// model and what the child acknowledged. It stops at the first violation.
+// model and what the child acknowledged. Rounds the seed draws go further:
+// a symlink planted before the round (symlink.go), a removal round instead
+// of a crash round (removal.go), damage to a copy of the run after the
+// round (damage.go). It stops at the first violation.
 func Run(cfg Config) (st Stats, err error) {
 	if cfg.Span <= 0 {
 		cfg.Span = 40
@@ -95,10 +132,11 @@ func Run(cfg Config) (st Stats, err error) {
 	if cfg.RoundTimeout <= 0 {
 		cfg.RoundTimeout = 2 * time.Minute
 	}
-	st = Stats{Kills: map[string]int{}}
+	st = Stats{Kills: map[string]int{}, Damage: map[string]int{}, Removals: map[string]int{}, Symlinks: map[string]int{}}
 	start := time.Now()
 	defer func() { st.Duration = time.Since(start) }()
 	var base *state
+	var led *ledger
 	everAcked := false // some round of the current run acknowledged a flush
 	for round := 0; round < cfg.Rounds; round++ {
 		gen := round / cfg.Span
@@ -110,38 +148,97 @@ func Run(cfg Config) (st Stats, err error) {
 				// The previous run passed every check: make room.
 				_ = os.RemoveAll(filepath.Join(cfg.Dir, fmt.Sprintf("crash-%05d", gen-1)))
 			}
-			base, everAcked = newState(), false
+			base, led, everAcked = newState(), newLedger(), false
 			st.Runs++
 		}
-		plan := drawPlan(cfg.Seed, round)
-		t0 := time.Now()
-		res, err := runRound(cfg, childOrders{dir: cfg.Dir, seed: cfg.Seed, round: round, runID: runID, fresh: fresh}, plan)
-		t1 := time.Now()
-		if err == nil {
-			err = checkRound(dir, base, res, everAcked, &st)
+		// Before a round that resumes the run: a symlink at one of its names.
+		sline := ""
+		if !fresh {
+			outcome, err := symlinkStep(cfg, round, runID, dir)
+			if err != nil {
+				st.Rounds = round
+				return st, &RoundError{Round: round, Seed: cfg.Seed, Plan: "the symlink step before it", Dir: dir, Err: err}
+			}
+			if outcome != "" {
+				st.Symlinks[outcome]++
+				sline = "symlink at " + outcome + ", canary untouched; "
+			}
 		}
-		t2 := time.Now()
+		var line, planText string
+		t0 := time.Now()
+		if mode := drawRemoval(cfg.Seed, round, cfg.Span); mode != "" {
+			planText = "removal of the " + mode
+			// Not a crash round: the run stays as the last round left it.
+			rline, err := removalRound(cfg, round, runID, dir, mode)
+			if err != nil {
+				st.Rounds = round
+				return st, &RoundError{Round: round, Seed: cfg.Seed, Plan: planText, Dir: dir, Err: err}
+			}
+			st.Removals[mode]++
+			line = fmt.Sprintf("removal round, %s (%v)", rline, time.Since(t0).Round(time.Millisecond))
+		} else {
+			plan := drawPlan(cfg.Seed, round)
+			planText = plan.String()
+			res, err := runRound(cfg, childOrders{dir: cfg.Dir, seed: cfg.Seed, round: round, runID: runID, fresh: fresh}, plan)
+			t1 := time.Now()
+			if err == nil {
+				err = checkRound(dir, base, res, everAcked, &st)
+			}
+			t2 := time.Now()
+			if err != nil {
+				st.Rounds = round
+				return st, &RoundError{Round: round, Seed: cfg.Seed, Plan: plan.String(), Dir: dir, Err: err}
+			}
+			base = res.observed
+			everAcked = everAcked || res.acked > 0
+			led.add(res.ops, res.done, res.acked)
+			if res.killedIn == "" {
+				st.Closed++
+			} else {
+				st.Kills[res.killedIn]++
+			}
+			st.Acked += res.acked
+			st.Cuts += res.cuts
+			line = fmt.Sprintf("plan %s, killed in %q, %d of %d ops done, %d acked, %d extra, %d points; child %v, check %v",
+				plan, res.killedIn, res.done, len(res.ops), res.acked, res.extra, res.observed.points(),
+				t1.Sub(t0).Round(time.Millisecond), t2.Sub(t1).Round(time.Millisecond))
+		}
+		// After it: damage to a copy of the run.
+		dline, err := st.damage(cfg, round, dir, led)
 		if err != nil {
 			st.Rounds = round
-			return st, &RoundError{Round: round, Seed: cfg.Seed, Plan: plan.String(), Dir: dir, Err: err}
+			return st, &RoundError{Round: round, Seed: cfg.Seed, Plan: planText + ", then the damage step", Dir: dir, Err: err}
 		}
-		base = res.observed
-		everAcked = everAcked || res.acked > 0
 		st.Rounds = round + 1
-		if res.killedIn == "" {
-			st.Closed++
-		} else {
-			st.Kills[res.killedIn]++
-		}
-		st.Acked += res.acked
-		st.Cuts += res.cuts
 		if cfg.Log != nil {
-			fmt.Fprintf(cfg.Log, "round %d: plan %s, killed in %q, %d of %d ops done, %d acked, %d extra, %d points; child %v, check %v\n",
-				round, plan, res.killedIn, res.done, len(res.ops), res.acked, res.extra, res.observed.points(),
-				t1.Sub(t0).Round(time.Millisecond), t2.Sub(t1).Round(time.Millisecond))
+			fmt.Fprintf(cfg.Log, "round %d: %s%s%s\n", round, sline, line, dline)
 		}
 	}
 	return st, nil
+}
+
+// damage runs round's damage step (damage.go), if it has one, and counts
+// it. It returns a part of the round's line.
+func (st *Stats) damage(cfg Config, round int, dir string, led *ledger) (string, error) {
+	kind, ok := drawDamage(cfg.Seed, round)
+	if !ok {
+		return "", nil
+	}
+	t0 := time.Now()
+	out, ddir, err := damageStep(cfg, round, dir, led)
+	if err != nil {
+		return "", fmt.Errorf("damage step (%s), copy of the run left in %s: %w", kind, ddir, err)
+	}
+	if out == nil {
+		st.DamageNone++
+		return fmt.Sprintf("; damage %s: nothing to damage", kind), nil
+	}
+	st.Damage[kind.String()]++
+	if out.d.vouched {
+		st.DamageVouched++
+	}
+	st.DamageShort += out.short
+	return fmt.Sprintf("; damage %v: %d series short, each with its error (%v)", out.d, out.short, time.Since(t0).Round(time.Millisecond)), nil
 }
 
 // roundResult is what a round's child did, as far as the parent knows.

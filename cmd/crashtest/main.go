@@ -30,6 +30,29 @@
 //     when it was killed after Close wrote its status);
 //   - the next round's Resume cuts the torn tail and finds no damage.
 //
+// Some rounds go further, at rounds the seed draws (damage.go, removal.go,
+// symlink.go), and the summary counts each case and what came of it:
+//
+//   - damage (one round in 5): on a copy of the run, one bit flipped in
+//     the last complete block of the newest segment, a sealed segment cut
+//     short, a segment below the newest deleted, or the newest deleted.
+//     Every read returns only values that were logged at their step; a
+//     series short of an acknowledged point (or holding an older value of
+//     it) carries an error matching segment.ErrCorrupt that names the
+//     damaged file, in the read or the reader's report; engine.Check
+//     grades it Damage when the writer's mark vouches for the bytes hit
+//     (or the segment numbers show the hole); a resume succeeds, cuts
+//     nothing below the mark and leaves the damaged file's bytes alone;
+//     after it closes, a reader still reports the loss (the engine.loss
+//     records) and is still never silently short;
+//   - removal (one round in 20, instead of a crash round): a child that
+//     resumed a copy of the run has its newest segment or the whole run
+//     directory removed under it while it logs; its Sync and Close must
+//     fail with ErrFilesRemoved (and Flush too, once LOCK is gone);
+//   - symlink (before one round in 10): the run's LOCK or newest segment
+//     replaced by a link to a copy outside the run; a resume must fail or
+//     leave that copy alone, and its bytes must be unchanged.
+//
 // Each run lives -span rounds; then the next round starts a new one. The
 // first violation stops the campaign with the round, seed and kill plan,
 // and leaves the run directory for gsinspect. The exit status is 0 when
