@@ -56,6 +56,9 @@ type Stats struct {
 	DamageVouched int
 	DamageShort   int
 	DamageNone    int
+	// DamageFound: the resume's recovery named the damage;
+	// DamageRecorded of them the resumed writer recorded (engine.loss).
+	DamageFound, DamageRecorded int
 	// Removal rounds (removal.go), by what was removed under the writer;
 	// in each, Sync and Close failed with ErrFilesRemoved.
 	Removals map[string]int
@@ -74,12 +77,12 @@ func (s Stats) String() string {
 	}
 	return fmt.Sprintf("%d rounds in %v: %d kills (%s), %d closed cleanly; %d runs, %d ops acknowledged, "+
 		"%d unacknowledged writes found durable, %d torn tails seen, %d cut on resume, %d segments and %d points checked; "+
-		"%d damage cases (%s; %d below the mark, %d series read short, each with its error; %d rounds with nothing to damage); "+
+		"%d damage cases (%s; %d below the mark, %d series read short, each with its error; %d found by the resume, %d of them recorded as engine.loss meta, all still reported after it; %d rounds with nothing to damage); "+
 		"%d removal rounds (%s; every Sync and Close after the removal failed with ErrFilesRemoved); "+
 		"%d symlink steps (%s; every canary untouched)",
 		s.Rounds, s.Duration.Round(time.Millisecond), total, strings.Join(kills, ", "), s.Closed, s.Runs, s.Acked,
 		s.Extra, s.Torn, s.Cuts, s.Segments, s.Points,
-		sum(s.Damage), counts(s.Damage), s.DamageVouched, s.DamageShort, s.DamageNone,
+		sum(s.Damage), counts(s.Damage), s.DamageVouched, s.DamageShort, s.DamageFound, s.DamageRecorded, s.DamageNone,
 		sum(s.Removals), counts(s.Removals), sum(s.Symlinks), counts(s.Symlinks))
 }
 
@@ -238,6 +241,12 @@ func (st *Stats) damage(cfg Config, round int, dir string, led *ledger) (string,
 		st.DamageVouched++
 	}
 	st.DamageShort += out.short
+	if out.found {
+		st.DamageFound++
+	}
+	if out.recorded {
+		st.DamageRecorded++
+	}
 	return fmt.Sprintf("; damage %v: %d series short, each with its error (%v)", out.d, out.short, time.Since(t0).Round(time.Millisecond)), nil
 }
 
