@@ -87,3 +87,19 @@ func (s *Store) checkLive() error {
 	}
 	return s.checkLinked()
 }
+
+// removedCause says whether a failure to create a file in the run
+// directory comes of the run's files being removed (the directory gone, or
+// LOCK unlinked), so the store fails with ErrFilesRemoved, as the checks
+// above would have found a flush later, and not with the create's ENOENT.
+func (s *Store) removedCause(createErr error) error {
+	if fi, err := s.lock.File().Stat(); err == nil {
+		if n, ok := vfs.Nlink(fi); ok && n == 0 {
+			return fmt.Errorf("%w: %s was removed while open (link count 0); then: %w", ErrFilesRemoved, filepath.Join(s.dir, LockFileName), createErr)
+		}
+	}
+	if _, err := s.fsys.Stat(s.dir); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: the run directory %s is gone; then: %w", ErrFilesRemoved, s.dir, createErr)
+	}
+	return nil
+}

@@ -880,7 +880,11 @@ func (s *Store) openSegment() error {
 	}
 	w, err := segment.Create(s.fsys, s.dir, h, segment.WriterOptions{})
 	if err != nil {
-		return s.fail(fmt.Errorf("engine: create segment in %s: %w", s.dir, err))
+		err = fmt.Errorf("engine: create segment in %s: %w", s.dir, err)
+		if removed := s.removedCause(err); removed != nil {
+			return s.fail(removed)
+		}
+		return s.fail(err)
 	}
 	s.seg, s.lastSegSeq = w, seq
 	s.mark.wrote(StreamPos{Seq: seq, Offset: w.Size()}) // Create fsynced the header
