@@ -169,19 +169,7 @@ func TestSymlinkRefusedNew(t *testing.T) {
 				dir := filepath.Join(opts.Home, "projects", "default", "runs", "planted")
 				p := plant(t, root, dir, name, dangling)
 				r, err := New(opts)
-				t.Logf("New: %v", err)
-				if err == nil {
-					require.NoError(t, r.Set("cfg/lr", 0.1))
-					require.NoError(t, r.Field("m").Log(1, 1))
-					require.NoError(t, r.Close())
-				}
-				p.check(t)
-				if name == engine.LockFileName {
-					require.ErrorIs(t, err, vfs.ErrSymlink, "a run whose LOCK is a link is refused")
-				}
-				if err == nil {
-					requireNoLink(t, filepath.Join(dir, name))
-				}
+				writePlanted(t, "New", r, err, 1, p, dir, name)
 			})
 		}
 	}
@@ -196,19 +184,7 @@ func TestSymlinkRefusedResume(t *testing.T) {
 				dir := symlinkRun(t, opts, "planted")
 				p := plant(t, root, dir, name, dangling)
 				r, err := Resume("planted", opts)
-				t.Logf("Resume: %v", err)
-				if err == nil {
-					require.NoError(t, r.Set("cfg/lr", 0.2))
-					require.NoError(t, r.Field("m").Log(100, 1))
-					require.NoError(t, r.Close())
-				}
-				p.check(t)
-				if name == engine.LockFileName {
-					require.ErrorIs(t, err, vfs.ErrSymlink, "a run whose LOCK is a link is refused")
-				}
-				if err == nil {
-					requireNoLink(t, filepath.Join(dir, name))
-				}
+				writePlanted(t, "Resume", r, err, 100, p, dir, name)
 				ro, err := OpenReadOnly("planted", opts)
 				t.Logf("OpenReadOnly: %v", err)
 				if err == nil {
@@ -266,5 +242,26 @@ func TestSymlinkRefusedTornTail(t *testing.T) {
 				require.True(t, bytes.Equal(b, []byte(symlinkOutsideBytes)))
 			}
 		})
+	}
+}
+
+// writePlanted writes to and closes a run that New or Resume opened beside
+// a planted link, then checks that nothing was written through the link,
+// that a LOCK link refused the open, and that an open that worked left a
+// real file where the link was.
+func writePlanted(t *testing.T, op string, r *Run, err error, step float64, p plantedLink, dir, name string) {
+	t.Helper()
+	t.Logf("%s: %v", op, err)
+	if err == nil {
+		require.NoError(t, r.Set("cfg/lr", step/1000))
+		require.NoError(t, r.Field("m").Log(step, 1))
+		require.NoError(t, r.Close())
+	}
+	p.check(t)
+	if name == engine.LockFileName {
+		require.ErrorIs(t, err, vfs.ErrSymlink, "a run whose LOCK is a link is refused")
+	}
+	if err == nil {
+		requireNoLink(t, filepath.Join(dir, name))
 	}
 }
