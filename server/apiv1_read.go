@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/goodseed/goodseed-go/engine"
-	"github.com/goodseed/goodseed-go/segment"
 	"github.com/goodseed/goodseed-go/series"
 )
 
@@ -306,13 +305,28 @@ func v1QueryInt(r *http.Request, name string, def, min int) (int, *apiError) {
 	return n, nil
 }
 
-// v1ReadWarning says what a read skipped, for the "warnings" of an answer.
-func v1ReadWarning(err error) ([]string, *apiError) {
-	if err == nil {
-		return nil, nil
+// readSeries runs read, a read of one series, on the run's reader, and says
+// what it skipped for the "warnings" of the answer: damage, found by
+// whichever layer (isDamage), is served as Part A serves it, what verifies
+// with a warning per damaged file or block, the run directory taken off
+// its paths. A read that fails otherwise is retried once on a fresh reader
+// (see readFailure), then is a 500. read must reset what it fills.
+func (v *apiV1) readSeries(cr *v1CachedReader, read func(*engine.Reader) error) ([]string, *apiError) {
+	err := read(cr.r)
+	if err != nil && !isDamage(err) {
+		v.readers.evict(cr)
+		fresh, ferr := v.readers.get(cr.dir)
+		if ferr != nil {
+			return nil, v1ServerError(err)
+		}
+		defer v.readers.put(fresh)
+		err = read(fresh.r)
 	}
-	if errors.Is(err, segment.ErrCorrupt) {
-		return []string{err.Error()}, nil
+	switch {
+	case err == nil:
+		return nil, nil
+	case isDamage(err):
+		return damageLines(cr.dir, []string{err.Error()}), nil
 	}
 	return nil, v1ServerError(err)
 }
@@ -340,7 +354,7 @@ func (v *apiV1) getMetrics(w http.ResponseWriter, r *http.Request, g keyGrant) *
 		return e
 	}
 	var cols series.MetricColumns
-	warnings, e := v1ReadWarning(cr.r.ReadMetricRange(path, lo, hi, &cols))
+	warnings, e := v.readSeries(cr, func(rd *engine.Reader) error { return rd.ReadMetricRange(path, lo, hi, &cols) })
 	if e != nil {
 		return e
 	}
@@ -454,7 +468,10 @@ func (v *apiV1) getStrings(w http.ResponseWriter, r *http.Request, g keyGrant) *
 		return e
 	}
 	var cols series.StringColumns
-	warnings, e := v1ReadWarning(cr.r.ReadString(path, &cols))
+	warnings, e := v.readSeries(cr, func(rd *engine.Reader) error {
+		cols.Reset()
+		return rd.ReadString(path, &cols)
+	})
 	if e != nil {
 		return e
 	}

@@ -703,6 +703,15 @@ func (c *catalog) acquire(key catKey, dir string) (*catReader, *catEntry, error)
 	return nil, nil, fmt.Errorf("server: open run %s/%s: no reader", key.project, key.id)
 }
 
+// reopen closes e's reader, so that the next acquire opens a fresh one
+// and reloads e (see readFailure).
+func (c *catalog) reopen(e *catEntry) {
+	e.mu.Lock()
+	c.retireLocked(e)
+	e.loaded, e.enc = false, nil
+	e.mu.Unlock()
+}
+
 // invalidate makes the next look at e reload it.
 func (c *catalog) invalidate(e *catEntry) {
 	e.mu.Lock()

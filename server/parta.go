@@ -256,15 +256,28 @@ func (a *partA) runRoute(w http.ResponseWriter, r *http.Request, rest string) er
 	case paVerbTrash, paVerbRestore:
 		return a.trash(w, rr, rr.verb == paVerbTrash)
 	}
-	sr, _, err := a.cat.acquire(catKey{rr.project, rr.id}, rr.dir)
-	if errors.Is(err, errCatNoRun) {
-		return paErrorf(http.StatusNotFound, "Run not found: %s/%s", rr.project, rr.id)
+	key := catKey{rr.project, rr.id}
+	for retried := false; ; retried = true {
+		sr, e, err := a.cat.acquire(key, rr.dir)
+		if errors.Is(err, errCatNoRun) {
+			return paErrorf(http.StatusNotFound, "Run not found: %s/%s", rr.project, rr.id)
+		}
+		if err != nil {
+			return err
+		}
+		err = paServeRun(w, r, sr, rr.verb, q)
+		sr.release()
+		var rf *readFailure
+		if retried || !errors.As(err, &rf) {
+			return err
+		}
+		a.cat.reopen(e) // see readFailure; nothing was written yet
 	}
-	if err != nil {
-		return err
-	}
-	defer sr.release()
-	switch rr.verb {
+}
+
+// paServeRun serves a read verb of /api/runs/<project>/<run>/<verb>.
+func paServeRun(w http.ResponseWriter, r *http.Request, sr *catReader, verb string, q url.Values) error {
+	switch verb {
 	case paVerbConfigs:
 		return paConfigs(w, sr)
 	case paVerbMetricPaths:

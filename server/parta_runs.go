@@ -170,23 +170,43 @@ func paMetricPaths(w http.ResponseWriter, sr *catReader) error {
 }
 
 // paReadError sorts a read error: damage is reported in a header (the
-// response holds everything else), anything else fails the request. A
-// missing path or one of another kind holds no points.
+// response holds everything else), anything else fails the request as a
+// readFailure. A missing path or one of another kind holds no points.
 func paReadError(w http.ResponseWriter, err error, damage *[]string) error {
 	switch {
 	case err == nil, errors.Is(err, engine.ErrNotFound), errors.Is(err, engine.ErrKindMismatch):
 		return nil
-	case errors.Is(err, segment.ErrCorrupt) || errors.Is(err, engine.ErrCorrupt):
+	case isDamage(err):
 		*damage = append(*damage, err.Error())
 		return nil
 	}
-	return err
+	return &readFailure{err}
 }
 
-func paSetDamage(w http.ResponseWriter, dir string, damage []string) {
-	if len(damage) == 0 {
-		return
-	}
+// isDamage says whether a read error reports damage, from whichever layer
+// found it: a block that fails its checksum (segment.ErrCorrupt), records
+// that do not decode (engine.ErrCorrupt), data the run's records say was
+// written and is gone (engine.LossError, which matches both). Both parts
+// serve what verifies and signal the rest; neither fails the request.
+func isDamage(err error) bool {
+	return errors.Is(err, segment.ErrCorrupt) || errors.Is(err, engine.ErrCorrupt)
+}
+
+// readFailure is a read of a series that failed for a reason that is not
+// damage, before anything of the response was written: a reader kept open
+// across requests can meet one after its run changed under it in a way
+// Refresh does not follow (a segment it had read removed or cut short),
+// which a fresh reader reports as damage. Both parts retry such a read once
+// on a fresh reader.
+type readFailure struct{ err error }
+
+func (e *readFailure) Error() string { return e.err.Error() }
+func (e *readFailure) Unwrap() error { return e.err }
+
+// damageLines turns damage errors into one line each (errors.Join's lines
+// apart), once each, with the run directory taken off the paths: a client
+// is told which file of the run, never where the server keeps it.
+func damageLines(dir string, damage []string) []string {
 	var msgs []string
 	for _, d := range damage {
 		for _, m := range strings.Split(d, "\n") { // errors.Join
@@ -196,6 +216,14 @@ func paSetDamage(w http.ResponseWriter, dir string, damage []string) {
 			}
 		}
 	}
+	return msgs
+}
+
+func paSetDamage(w http.ResponseWriter, dir string, damage []string) {
+	if len(damage) == 0 {
+		return
+	}
+	msgs := damageLines(dir, damage)
 	msg := strings.Map(func(r rune) rune {
 		if r < ' ' || r > '~' {
 			return ' '
