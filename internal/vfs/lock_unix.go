@@ -32,9 +32,12 @@ func unlockFile(f *os.File) error {
 // belong to open file descriptions, so a holder in this very process is
 // seen too. It takes and drops a shared lock when nobody holds it.
 func (OS) IsLocked(name string) (bool, error) {
-	f, err := os.OpenFile(name, os.O_RDONLY|oNoFollow, 0)
+	f, err := os.OpenFile(name, os.O_RDONLY|oSafe, 0)
 	if err != nil {
 		return false, refuseSymlink("open", name, err)
+	}
+	if err := checkRegular(f, "open", name); err != nil {
+		return false, err
 	}
 	defer f.Close()
 	err = unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB)

@@ -17,6 +17,13 @@
 // on the link itself, never its target. Directories may still be reached
 // through links: confining a run directory to the data directory is the
 // caller's job.
+//
+// Nor does it open anything but a regular file. Every open adds O_NONBLOCK
+// (no effect on a regular file), so that a FIFO planted at a segment or
+// LOCK name cannot make open(2) wait forever for a writer, and then fstats
+// what it opened: a FIFO, device, socket or directory is closed again and
+// refused with an error that names the path, says what it is and
+// satisfies errors.Is(err, ErrNotRegular).
 package vfs
 
 import (
@@ -90,6 +97,10 @@ var ErrLocked = errors.New("vfs: file is locked")
 // ErrSymlink reports that the OS FS refused a name whose final component
 // is a symbolic link.
 var ErrSymlink = errors.New("vfs: file is a symlink")
+
+// ErrNotRegular reports that the OS FS refused a name that is not a
+// regular file: a FIFO, a device, a socket, a directory.
+var ErrNotRegular = errors.New("vfs: not a regular file")
 
 // ErrInjected is the error ErrorFS returns where no specific error was
 // configured.
