@@ -226,6 +226,9 @@ type checker struct {
 
 	fields  *fieldMap
 	scratch blockScratch
+	// cw is the writer whose stream is being checked: the lock, index and
+	// dictionary above are its.
+	cw uint32
 
 	// marks are the writers' marks (read first, as the loader does);
 	// markFiles the raw mark files, for their own findings.
@@ -311,21 +314,46 @@ func (c *checker) run() error {
 	if len(segs) == 0 {
 		return fmt.Errorf("%w: %s holds no run (no segments)", ErrNotFound, c.dir)
 	}
+	c.readHeaders(segs)
+	if ix, err := index.ReadFile(c.fsys, c.dir); err == nil {
+		c.runID = electRunID(c.hdrOrder, c.hdrCount, ix.RunID) // the loader's rule
+	}
+	c.marks = c.marks.forRun(c.runID)
+	c.streams = make(map[uint32]*streamState)
+	c.segs = make(map[string]*segResult)
+	onDisk := make(map[string]bool, len(segs))
+	for _, sf := range segs {
+		onDisk[sf.name] = true
+	}
+	// Each writer's stream is checked as the loader reads it: with its own
+	// index, dictionary and lock.
+	for _, w := range segWriters(segs) {
+		if err := c.checkStream(w, writerSegments(segs, w), onDisk); err != nil {
+			return err
+		}
+	}
+	c.markFindings(segs)
+	return c.debris()
+}
+
+// checkStream checks writer w's stream (segs): its lock and index are read
+// first (they decide how a torn tail is graded), its segments are walked
+// in the loader's order, then the index and lock findings follow.
+func (c *checker) checkStream(w uint32, segs []segFile, onDisk map[string]bool) error {
+	c.cw = w
+	c.ix, c.ixErr, c.ixForeign, c.ixProblem, c.ixState, c.ixCurrent, c.knownSt = nil, nil, "", "", nil, false, nil
+	c.lockSize, c.lockRec, c.owner, c.live, c.ownerErr = 0, nil, Owner{}, false, nil
+	c.lossBefore = false
 	if err := c.readLock(); err != nil {
 		return err
 	}
-	c.readHeaders(segs)
 	if err := c.readIndex(segs); err != nil {
 		return err
 	}
-	c.marks = c.marks.forRun(c.runID)
 	c.fields = &fieldMap{byPath: make(map[string]uint32)}
 	if c.knownSt != nil {
 		c.fields.known = c.knownSt.fields
 	}
-	c.streams = make(map[uint32]*streamState)
-	c.segs = make(map[string]*segResult)
-
 	for _, name := range missingSegments(segs) {
 		first, _, _ := strings.Cut(name, " ")
 		f := Finding{Severity: Damage, Kind: "missing-segment", File: filepath.Join(c.dir, first), Offset: -1,
@@ -337,18 +365,15 @@ func (c *checker) run() error {
 		c.emit(f)
 		c.lossBefore = true
 	}
-	onDisk := make(map[string]bool, len(segs))
 	for i, sf := range segs {
-		onDisk[sf.name] = true
-		newest := i+1 == len(segs) || segs[i+1].writer != sf.writer
+		newest := i+1 == len(segs)
 		if err := c.checkSegment(filepath.Join(c.dir, sf.name), sf, true, newest); err != nil {
 			return err
 		}
 	}
 	c.indexFindings(segs, onDisk)
-	c.markFindings(segs)
 	c.lockFindings()
-	return c.debris()
+	return nil
 }
 
 type segHeader struct {
@@ -395,7 +420,7 @@ func (c *checker) readHeaders(segs []segFile) {
 // readIndex reads the index and decides, with the loader's own rules
 // (validateIndex, the snapshot replay), whether readers would trust it.
 func (c *checker) readIndex(segs []segFile) error {
-	ix, err := index.ReadFile(c.fsys, c.dir)
+	ix, err := index.ReadFileOf(c.fsys, c.dir, c.cw)
 	var ce *index.CorruptionError
 	switch {
 	case err == nil:
@@ -405,10 +430,9 @@ func (c *checker) readIndex(segs []segFile) error {
 	default:
 		return fmt.Errorf("engine: check %s: %w", c.dir, err)
 	}
-	if fi, err := c.fsys.Stat(filepath.Join(c.dir, index.FileName)); err == nil {
+	if fi, err := c.fsys.Stat(filepath.Join(c.dir, index.FileNameOf(c.cw))); err == nil {
 		c.sum.Bytes += fi.Size()
 	}
-	c.runID = electRunID(c.hdrOrder, c.hdrCount, ix.RunID) // the loader's rule
 	if ix.RunID != c.runID {
 		c.ixForeign = ix.RunID
 		return nil
@@ -1008,7 +1032,7 @@ func (c *checker) checkFooter(rep *segment.ScanReport, facts []blockFacts, add f
 // indexFindings reports on the index: missing, damaged, stale, or
 // disagreeing with the blocks it covers.
 func (c *checker) indexFindings(segs []segFile, onDisk map[string]bool) {
-	path := filepath.Join(c.dir, index.FileName)
+	path := filepath.Join(c.dir, index.FileNameOf(c.cw))
 	var ce *index.CorruptionError
 	switch {
 	case errors.Is(c.ixErr, fs.ErrNotExist):
@@ -1117,7 +1141,7 @@ func (c *checker) indexFindings(segs []segFile, onDisk map[string]bool) {
 // readLock reads the LOCK owner record; its findings come after the
 // segments'.
 func (c *checker) readLock() error {
-	path := filepath.Join(c.dir, LockFileName)
+	path := filepath.Join(c.dir, LockFileNameOf(c.cw))
 	fi, err := c.fsys.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -1127,7 +1151,7 @@ func (c *checker) readLock() error {
 	}
 	c.lockSize = fi.Size()
 	c.sum.Bytes += fi.Size()
-	c.owner, c.live, c.ownerErr = ReadOwner(c.fsys, c.dir)
+	c.owner, c.live, c.ownerErr = ReadOwnerOf(c.fsys, c.dir, c.cw)
 	if c.ownerErr != nil && !errors.Is(c.ownerErr, ErrCorrupt) {
 		return c.ownerErr
 	}
@@ -1147,11 +1171,11 @@ func (c *checker) readLock() error {
 // padding after it (which its checksum does not cover) must be spaces.
 func (c *checker) lockFindings() {
 	if c.lockRec == nil && c.lockSize == 0 && c.ownerErr == nil && !c.live {
-		if _, err := c.fsys.Stat(filepath.Join(c.dir, LockFileName)); err != nil {
-			return // no LOCK: the run never had a writer here
+		if _, err := c.fsys.Stat(filepath.Join(c.dir, LockFileNameOf(c.cw))); err != nil {
+			return // no lock: the writer never opened the run here
 		}
 	}
-	path := filepath.Join(c.dir, LockFileName)
+	path := filepath.Join(c.dir, LockFileNameOf(c.cw))
 	switch {
 	case c.ownerErr != nil:
 		c.emit(Finding{Severity: Warning, Kind: "lock", File: path, Offset: 0, Length: c.lockSize,
@@ -1205,7 +1229,7 @@ func (c *checker) debris() error {
 			size = fi.Size()
 		}
 		switch {
-		case index.IsTempName(name):
+		case index.IsAnyTempName(name):
 			c.emit(Finding{Severity: Info, Kind: "index-temp", File: filepath.Join(c.dir, name), Offset: -1, Length: size,
 				Detail: "an index write a crash interrupted; the next writer removes it"})
 		case strings.HasSuffix(name, ".mark.tmp"):

@@ -45,7 +45,7 @@ func (u *createUndo) onError(opts Options, dir string, errp *error) {
 	}
 	// The failed Create released the lock: take it again, so nobody is
 	// starting a run here while its files go.
-	l, lerr := opts.FS.Lock(filepath.Join(dir, LockFileName))
+	l, lerr := opts.FS.Lock(filepath.Join(dir, LockFileNameOf(opts.WriterID)))
 	if lerr != nil {
 		return // another writer's now, or nothing is left to lock
 	}
@@ -70,7 +70,7 @@ func removeRunFiles(opts Options, dir string, segs []string, l interface{ Releas
 		remove(name)
 	}
 	remove(MarkFileName(opts.WriterID))
-	remove(LockFileName)
+	remove(LockFileNameOf(opts.WriterID))
 	if err := l.Release(); err != nil {
 		errs = append(errs, err)
 	}

@@ -407,9 +407,9 @@ func TestOpenRemovesIndexTemps(t *testing.T) {
 	require.NoFileExists(t, tmp)
 }
 
-// TestTwoWriterStreams writes one run from two writer ids in turn, as the
-// format allows, and checks that reads merge both streams with the later
-// write winning a shared step.
+// TestTwoWriterStreams writes one run from two writers in turn and checks
+// that reads merge both streams with the later write winning a shared
+// step, from the indexes and rebuilt without them.
 func TestTwoWriterStreams(t *testing.T) {
 	s, dir := newRun(t, Options{})
 	f, err := s.Field("m", KindMetric)
@@ -420,7 +420,7 @@ func TestTwoWriterStreams(t *testing.T) {
 	require.NoError(t, s.Close())
 	time.Sleep(5 * time.Millisecond) // the second stream's blocks are later in time
 
-	s2, err := Open(dir, Options{WriterID: 2})
+	s2, err := Join(dir, s.RunID(), Options{WriterID: 2})
 	require.NoError(t, err)
 	f2, err := s2.Field("m", KindMetric)
 	require.NoError(t, err)
@@ -435,6 +435,7 @@ func TestTwoWriterStreams(t *testing.T) {
 	for _, rebuild := range []bool{false, true} {
 		if rebuild {
 			require.NoError(t, os.Remove(filepath.Join(dir, index.FileName)))
+			require.NoError(t, os.Remove(filepath.Join(dir, index.FileNameOf(2))))
 		}
 		got := readMetric(t, openReader(t, dir), "m")
 		require.Len(t, got.Steps, 150)

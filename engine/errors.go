@@ -26,6 +26,8 @@ var (
 	ErrLimit = errors.New("engine: limit exceeded")
 	// ErrNotFound: no such field or run.
 	ErrNotFound = errors.New("engine: not found")
+	// ErrInvalidWriter: a writer name that ValidateWriterName refuses.
+	ErrInvalidWriter = errors.New("engine: invalid writer name")
 	// ErrExist: Create found a run already in the directory.
 	ErrExist = errors.New("engine: run already exists")
 	// ErrCorrupt marks a record that cannot be decoded.

@@ -39,7 +39,7 @@ func (s *Store) checkLinked() error {
 			return err
 		}
 	}
-	return s.checkOpenFile(filepath.Join(s.dir, LockFileName), s.lock.File().Stat)
+	return s.checkOpenFile(filepath.Join(s.dir, LockFileNameOf(s.opts.WriterID)), s.lock.File().Stat)
 }
 
 // checkFiles is checkLinked, then a Stat of every segment of this writer
@@ -95,7 +95,7 @@ func (s *Store) checkLive() error {
 func (s *Store) removedCause(createErr error) error {
 	if fi, err := s.lock.File().Stat(); err == nil {
 		if n, ok := vfs.Nlink(fi); ok && n == 0 {
-			return fmt.Errorf("%w: %s was removed while open (link count 0); then: %w", ErrFilesRemoved, filepath.Join(s.dir, LockFileName), createErr)
+			return fmt.Errorf("%w: %s was removed while open (link count 0); then: %w", ErrFilesRemoved, filepath.Join(s.dir, LockFileNameOf(s.opts.WriterID)), createErr)
 		}
 	}
 	if _, err := s.fsys.Stat(s.dir); errors.Is(err, fs.ErrNotExist) {

@@ -203,6 +203,34 @@ type segFile struct {
 	seq    uint64
 }
 
+// writerSegments returns the segments of writer w in segs.
+func writerSegments(segs []segFile, w uint32) []segFile {
+	var out []segFile
+	for _, sf := range segs {
+		if sf.writer == w {
+			out = append(out, sf)
+		}
+	}
+	return out
+}
+
+// segWriters returns the writers of segs, in order (segs sorted by writer).
+func segWriters(segs []segFile) []uint32 {
+	var out []uint32
+	for i, sf := range segs {
+		if i == 0 || sf.writer != segs[i-1].writer {
+			out = append(out, sf.writer)
+		}
+	}
+	return out
+}
+
+// listWriterSegments lists writer w's segments in dir, by seq.
+func listWriterSegments(fsys vfs.FS, dir string, w uint32) ([]segFile, error) {
+	segs, err := listSegments(fsys, dir)
+	return writerSegments(segs, w), err
+}
+
 func listSegments(fsys vfs.FS, dir string) ([]segFile, error) {
 	entries, err := fsys.ReadDir(dir)
 	if err != nil {
@@ -235,12 +263,12 @@ func listSegments(fsys vfs.FS, dir string) ([]segFile, error) {
 //
 // A torn tail the writer's mark vouches for (mark.go) is not cut: the
 // writer had finished writing it, so it is damage, which load reports.
-func cutTornTails(fsys vfs.FS, dir string, segs []segFile, ms marks, rep *RecoveryReport) error {
+func cutTornTails(fsys vfs.FS, dir string, w uint32, segs []segFile, ms marks, rep *RecoveryReport) error {
 	// What the index says was written is not a torn tail, whatever the
 	// file looks like now: such damage is left for load to report.
 	covered := map[string]int64{}
 	var indexRunID string
-	if ix, err := index.ReadFile(fsys, dir); err == nil {
+	if ix, err := index.ReadFileOf(fsys, dir, w); err == nil {
 		indexRunID = ix.RunID
 		for _, se := range ix.Segments {
 			covered[se.Name] = se.Covered
@@ -420,19 +448,22 @@ func writeFileSync(fsys vfs.FS, path string, b []byte) error {
 	return f.Close()
 }
 
-// load reads a run's state: the index when it is valid, plus a replay of
-// whatever it does not cover; a full rebuild from the segments otherwise,
-// with the dictionary of an index that reads but is not trusted.
+// load reads one writer's stream of a run (segs are writer w's segments):
+// its index when it is valid, plus a replay of whatever it does not cover;
+// a full rebuild from the segments otherwise, with the dictionary of an
+// index that reads but is not trusted. Each writer's stream has its own
+// dictionary, state and index; readers merge the streams (reader.go).
 //
-// ms are the writers' marks, read before segs was listed.
-func load(fsys vfs.FS, dir string, segs []segFile, ms marks) (*loaded, error) {
+// ms are the marks, read before segs was listed; only writer w's is used.
+func load(fsys vfs.FS, dir string, w uint32, segs []segFile, ms marks) (*loaded, error) {
+	ms = ms.only(w)
 	l := &loaded{
 		foreign: make(map[string]bool),
 		segPos:  make(map[string]uint32),
 		lastSeg: make(map[uint32]uint64),
 		nextSeq: make(map[uint32]uint64),
 	}
-	ix, err := index.ReadFile(fsys, dir)
+	ix, err := index.ReadFileOf(fsys, dir, w)
 	var checksummedRunID string // from an index that reads, trusted or not
 	var seed *index.Index       // an index that reads but is not trusted
 	if err == nil {

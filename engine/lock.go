@@ -15,8 +15,29 @@ import (
 	"github.com/goodseed/goodseed-go/internal/vfs"
 )
 
-// LockFileName is the file a live writer holds with an OS lock.
+// LockFileName is the file the run's primary writer (writer 1) holds with
+// an OS lock while it is live; every other writer holds its own
+// (LockFileNameOf).
 const LockFileName = "LOCK"
+
+// LockFileNameOf is writer w's lock file: LOCK for writer 1, the run's
+// primary writer, "<w as 8 hex digits>.lock" for any other. Writers never
+// share a lock, so none waits for another.
+func LockFileNameOf(w uint32) string {
+	if w == 1 {
+		return LockFileName
+	}
+	return fmt.Sprintf("%08x.lock", w)
+}
+
+// ParseLockFileName returns the writer a lock file name is of.
+func ParseLockFileName(name string) (uint32, bool) {
+	if name == LockFileName {
+		return 1, true
+	}
+	w, ok := parseWriterFileName(name, ".lock")
+	return w, ok && w != 1
+}
 
 // lockRecordBytes is the fixed size the owner record is padded to, so a
 // heartbeat rewrites it in place with one write and never leaves a longer
@@ -62,10 +83,15 @@ func decodeOwner(b []byte) (Owner, error) {
 	return o, nil
 }
 
-// ReadOwner returns the owner record of the run in dir and whether a live
-// writer holds the lock now. A run without LOCK has never had a writer.
-func ReadOwner(fsys vfs.FS, dir string) (Owner, bool, error) {
-	name := filepath.Join(dir, LockFileName)
+// ReadOwner returns the owner record of the run's primary writer (writer
+// 1, LOCK) and whether it is live now. A run without LOCK has never had a
+// primary writer. Writers lists every writer of a run.
+func ReadOwner(fsys vfs.FS, dir string) (Owner, bool, error) { return ReadOwnerOf(fsys, dir, 1) }
+
+// ReadOwnerOf returns writer w's owner record and whether it is live now.
+// A writer without a lock file has never opened the run.
+func ReadOwnerOf(fsys vfs.FS, dir string, w uint32) (Owner, bool, error) {
+	name := filepath.Join(dir, LockFileNameOf(w))
 	live, err := fsys.IsLocked(name)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -92,9 +118,10 @@ func ReadOwner(fsys vfs.FS, dir string) (Owner, bool, error) {
 	return o, live, nil
 }
 
-// acquireLock takes dir/LOCK and writes the owner record into it.
+// acquireLock takes the lock of writer o.WriterID (LockFileNameOf) and
+// writes the owner record into it.
 func acquireLock(fsys vfs.FS, dir string, o Owner) (vfs.Locker, error) {
-	name := filepath.Join(dir, LockFileName)
+	name := filepath.Join(dir, LockFileNameOf(o.WriterID))
 	l, err := fsys.Lock(name)
 	// A reader probing liveness (ReadOwner) holds a shared lock for a few
 	// microseconds; a writer arriving then must not be turned away. A live
@@ -104,7 +131,7 @@ func acquireLock(fsys vfs.FS, dir string, o Owner) (vfs.Locker, error) {
 		l, err = fsys.Lock(name)
 	}
 	if errors.Is(err, vfs.ErrLocked) {
-		holder, _, rerr := ReadOwner(fsys, dir)
+		holder, _, rerr := ReadOwnerOf(fsys, dir, o.WriterID)
 		if rerr != nil {
 			return nil, fmt.Errorf("%w (%s; owner record unreadable: %v)", ErrLocked, dir, rerr)
 		}

@@ -254,6 +254,15 @@ func readMarks(fsys vfs.FS, dir string) marks {
 }
 
 // forRun keeps the marks of run runID (all of them for "").
+// only returns writer w's mark alone.
+func (ms marks) only(w uint32) marks {
+	m, ok := ms[w]
+	if !ok {
+		return nil
+	}
+	return marks{w: m}
+}
+
 func (ms marks) forRun(runID string) marks {
 	if runID == "" {
 		return ms

@@ -84,6 +84,74 @@ func Open(dir string, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// Join opens writer opts.WriterID's own stream of run runID in dir for
+// writing, beside the run's other writers (writers.go): the stream is
+// created on first join (and the run directory with it, so writers may
+// start in any order) and resumed on the next, cutting a torn tail its
+// crash left, as Open does. The writer takes only its own lock: a second
+// process of the same writer is ErrLocked, no other writer is waited for.
+// Writer 1 is the primary writer's, opened with Create and Open; a
+// directory whose segments are of another run is ErrExist.
+func Join(dir, runID string, opts Options) (*Store, error) {
+	opts = opts.withDefaults()
+	if runID == "" {
+		return nil, errors.New("engine: Join: empty run id")
+	}
+	if opts.WriterID == 1 {
+		return nil, errors.New("engine: Join: writer 1 is the run's primary writer; use Create or Open")
+	}
+	if err := mkdirAllSync(opts.FS, dir); err != nil {
+		return nil, err
+	}
+	if other := otherRunID(opts.FS, dir, runID); other != "" {
+		return nil, fmt.Errorf("%w: %s holds run %q, not %q", ErrExist, dir, other, runID)
+	}
+	s, err := open(dir, opts)
+	if err != nil {
+		return nil, err
+	}
+	if s.runID != "" && s.runID != runID {
+		s.abandon()
+		return nil, fmt.Errorf("%w: writer %d's stream in %s is of run %q, not %q", ErrExist, opts.WriterID, dir, s.runID, runID)
+	}
+	fresh := s.runID == ""
+	s.runID, s.ix.RunID = runID, runID
+	s.flushMu.Lock()
+	err = s.startMark()
+	if err == nil && fresh {
+		err = s.openSegment()
+	}
+	s.flushMu.Unlock()
+	if err != nil {
+		s.abandon()
+		return nil, err
+	}
+	return s, nil
+}
+
+// otherRunID returns the run id the primary writer's newest readable
+// segment header names when it is not runID, else "". (One header: a
+// joining writer must not pay for reading the whole run.)
+func otherRunID(fsys vfs.FS, dir, runID string) string {
+	segs, err := listSegments(fsys, dir)
+	if err != nil {
+		return ""
+	}
+	for i := len(segs) - 1; i >= 0; i-- {
+		sr, err := segment.Open(fsys, filepath.Join(dir, segs[i].name))
+		if err != nil {
+			continue
+		}
+		id := sr.Header().RunID
+		sr.Close()
+		if id != runID {
+			return id
+		}
+		return ""
+	}
+	return ""
+}
+
 // startMark starts this writer session's mark (mark.go) at the end of the
 // writer's newest segment: recovery has cut what was torn and fsynced what
 // is left (syncUnsealed), so every byte there is durable. A sealed one is
@@ -118,20 +186,21 @@ func open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	removeIndexTemps(opts.FS, dir)
-	ms := readMarks(opts.FS, dir)
-	segs, err := listSegments(opts.FS, dir)
+	w := opts.WriterID
+	removeIndexTemps(opts.FS, dir, w)
+	ms := readMarks(opts.FS, dir).only(w)
+	segs, err := listWriterSegments(opts.FS, dir, w)
 	var l *loaded
 	var rep RecoveryReport
 	if err == nil {
-		err = cutTornTails(opts.FS, dir, segs, ms, &rep)
+		err = cutTornTails(opts.FS, dir, w, segs, ms, &rep)
 	}
 	if err == nil {
 		// Cutting may have removed a segment that was all tail.
-		segs, err = listSegments(opts.FS, dir)
+		segs, err = listWriterSegments(opts.FS, dir, w)
 	}
 	if err == nil {
-		l, err = load(opts.FS, dir, segs, ms)
+		l, err = load(opts.FS, dir, w, segs, ms)
 	}
 	if err == nil {
 		err = syncUnsealed(opts.FS, dir, l.ix)
@@ -217,15 +286,16 @@ func (s *Store) abandon() {
 	s.lock.Release()
 }
 
-// removeIndexTemps deletes index.tmp-* files an index write interrupted by
-// a crash left behind. Best effort: they are never read.
-func removeIndexTemps(fsys vfs.FS, dir string) {
+// removeIndexTemps deletes the temp files of writer w's index that a write
+// interrupted by a crash left behind (another writer's may be in use).
+// Best effort: they are never read.
+func removeIndexTemps(fsys vfs.FS, dir string, w uint32) {
 	entries, err := fsys.ReadDir(dir)
 	if err != nil {
 		return
 	}
 	for _, e := range entries {
-		if index.IsTempName(e.Name()) {
+		if index.IsTempNameOf(e.Name(), w) {
 			_ = fsys.Remove(filepath.Join(dir, e.Name()))
 		}
 	}

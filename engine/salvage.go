@@ -412,7 +412,10 @@ func readerState(fsys vfs.FS, dir string) (*runState, error) {
 	defer r.Close()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.l.st.clone(), nil
+	if len(r.streams) == 0 {
+		return nil, nil
+	}
+	return r.streams[0].l.st.clone(), nil
 }
 
 // close seals every segment of the new run.
@@ -439,16 +442,18 @@ func (s *salvager) writeIndex() error {
 	if len(segs) == 0 {
 		return fmt.Errorf("engine: salvage %s: no valid block to copy", s.c.dir)
 	}
-	l, err := load(s.fsys, s.dst, segs, nil)
-	if err != nil {
-		return fmt.Errorf("engine: salvage: read back %s: %w", s.dst, err)
-	}
-	if !l.report.Clean() {
-		return fmt.Errorf("engine: salvage: %s does not read back cleanly: %+v", s.dst, l.report)
-	}
-	l.ix.State = l.st.snapshot()
-	if err := index.WriteFile(s.fsys, s.dst, l.ix); err != nil {
-		return fmt.Errorf("engine: salvage: %w", err)
+	for _, w := range segWriters(segs) {
+		l, err := load(s.fsys, s.dst, w, writerSegments(segs, w), nil)
+		if err != nil {
+			return fmt.Errorf("engine: salvage: read back %s: %w", s.dst, err)
+		}
+		if !l.report.Clean() {
+			return fmt.Errorf("engine: salvage: %s does not read back cleanly: %+v", s.dst, l.report)
+		}
+		l.ix.State = l.st.snapshot()
+		if err := index.WriteFileOf(s.fsys, s.dst, w, l.ix); err != nil {
+			return fmt.Errorf("engine: salvage: %w", err)
+		}
 	}
 	return nil
 }

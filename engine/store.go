@@ -966,7 +966,7 @@ func (s *Store) finish() error {
 	s.mu.Lock()
 	s.ix.State = s.st.snapshot()
 	s.mu.Unlock()
-	if err := index.WriteFile(s.fsys, s.dir, s.ix); err != nil {
+	if err := index.WriteFileOf(s.fsys, s.dir, s.opts.WriterID, s.ix); err != nil {
 		// The segments hold everything: a missing index is rebuilt on open.
 		return fmt.Errorf("engine: write index of %s: %w", s.dir, err)
 	}

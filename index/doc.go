@@ -15,8 +15,12 @@
 // bitmap names blocks of the table, every segment name is a plain file
 // name).
 //
-// The file is written once per Close by WriteFile, atomically: temp file,
-// fsync, rename over "index", fsync of the directory.
+// Each writer of a run indexes its own segment stream in its own file
+// (FileNameOf): "index" for writer 1, the primary writer, and
+// "<writer, 8 hex digits>.index" for any other, so writers never share a
+// file and none waits for another. The file is written once per Close by
+// WriteFileOf, atomically: temp file, fsync, rename over the name, fsync
+// of the directory.
 //
 // # File format, version 1.0
 //

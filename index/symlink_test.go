@@ -24,8 +24,8 @@ func TestSymlinkNotFollowed(t *testing.T) {
 		at       string // where the link is planted
 		dangling bool
 	}{
-		{"temp", tempPrefix + "planted", false},
-		{"temp dangling", tempPrefix + "planted", true},
+		{"temp", FileName + tempInfix + "planted", false},
+		{"temp dangling", FileName + tempInfix + "planted", true},
 		{"index", FileName, false},
 		{"index dangling", FileName, true},
 	} {
