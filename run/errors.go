@@ -32,6 +32,9 @@ var (
 	// ErrRunning: the run has a live writer, so it cannot be resumed. The
 	// error names the writer's host and pid.
 	ErrRunning = engine.ErrLocked
+	// ErrInvalidWriter: Join without a writer name, or with one that
+	// engine.ValidateWriterName refuses.
+	ErrInvalidWriter = engine.ErrInvalidWriter
 	// ErrRunExists: New was given an explicit run id that already exists.
 	ErrRunExists = engine.ErrExist
 	// ErrNotFound: no such run, or no such field in it.

@@ -16,6 +16,7 @@ const (
 	EnvHome    = "GOODSEED_HOME"    // data directory; default ~/.goodseed
 	EnvProject = "GOODSEED_PROJECT" // project; default "default"
 	EnvRunID   = "GOODSEED_RUN_ID"  // run id of a new run
+	EnvWriter  = "GOODSEED_WRITER"  // writer name for Join
 	EnvStorage = "GOODSEED_STORAGE" // "local" or "disabled"
 )
 
@@ -63,6 +64,12 @@ type Options struct {
 	Git GitOptions
 	// Monitoring switches console, hardware and panic monitoring.
 	Monitoring MonitoringOptions
+	// Writer names this process's writer when it joins a run that several
+	// processes write (Join): "rank-3". A name keeps its stream across
+	// resumes. Default for Join: env GOODSEED_WRITER; WriterFromEnv
+	// derives one from torchrun's and SLURM's variables. New and Resume
+	// ignore it: they are the run's primary writer.
+	Writer string
 	// Quiet stops the "Goodseed run: <id>" lines on stderr.
 	Quiet bool
 	// Engine tunes the storage engine (flush interval, buffer sizes, ...).

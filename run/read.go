@@ -47,13 +47,19 @@ type Info struct {
 	Dir     string
 	// State is running, finished or failed as the run recorded it, or
 	// crashed for a run that says running while no writer holds its lock.
+	// A run of several writers is running while any writer is live, then
+	// crashed if any stopped without closing, failed if any failed, and
+	// finished when all closed (Writers says which writer is which).
 	State   Status
 	Created time.Time
 	Closed  time.Time // zero unless closed
-	// Writer is the owner record of the last writer (host, pid, start,
-	// heartbeat); WriterLive says whether it holds the lock now.
+	// Writer is the owner record of the primary writer (host, pid, start,
+	// heartbeat); WriterLive says whether any writer holds its lock now.
 	Writer     engine.Owner
 	WriterLive bool
+	// Writers lists every writer of the run, the primary writer first:
+	// several for a run that ranks Join.
+	Writers []WriterState
 }
 
 // readable returns an error for a run that cannot be read.
@@ -257,7 +263,17 @@ func (r *Run) Info() (Info, error) {
 		if err != nil && !errors.Is(err, engine.ErrCorrupt) {
 			return r.wrap("info", "", err)
 		}
-		if info.State == StatusRunning && !info.WriterLive {
+		st, ws, err := deriveState(rd)
+		if err != nil {
+			return r.wrap("info", "", err)
+		}
+		info.Writers = ws
+		for _, w := range ws {
+			info.WriterLive = info.WriterLive || w.Live
+		}
+		if st != "" {
+			info.State = st
+		} else if info.State == StatusRunning && !info.WriterLive {
 			info.State = StatusCrashed
 		}
 		return nil

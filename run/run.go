@@ -65,6 +65,8 @@ type Run struct {
 
 	fields fieldTable
 
+	writer string // the Join name; "" for the primary writer
+
 	recovery engine.RecoveryReport // what Resume found and cut
 
 	gitDone chan struct{} // closed when the background Git collection ends
@@ -400,7 +402,11 @@ func (r *Run) close(st Status, reason string) error {
 		}
 		// Git fields land before the status: collection is time-bounded.
 		<-r.gitDone
-		err = joinOnce(err, r.recordClose(st, reason, time.Now()), r.store.Close())
+		record := r.recordClose
+		if r.writer != "" {
+			record = r.recordWriterClose
+		}
+		err = joinOnce(err, record(st, reason, time.Now()), r.store.Close())
 		r.readMu.Lock()
 		if r.reader != nil { // opened by a read of this run
 			err = joinOnce(err, r.reader.Close())
