@@ -5,10 +5,20 @@
 // # A run on disk
 //
 //	<run dir>/
-//	    LOCK                     flock'ed by the one live writer; holds its owner record
+//	    LOCK                     flock'ed by the primary writer (writer 1) while live; its owner record
+//	    <writer>.lock            the same for any other writer
+//	    <writer>.writer          a joined writer's claim: its name (writers.go)
 //	    <writer>-<seq>.seg       segments, append-only, one stream per writer (package segment)
+//	    <writer>.mark            how far the writer's stream is written and synced (mark.go)
 //	    <writer>-<seq>.seg.torn-<offset>   bytes cut off a torn tail by recovery, kept for forensics
-//	    index                    roaring index + summaries + state snapshot (package index); a cache
+//	    index                    writer 1's roaring index + summaries + state snapshot (package index); a cache
+//	    <writer>.index           the same for any other writer
+//
+// Each writer's stream is self-contained (its own field ids, state and
+// index) and only its writer writes it; a Reader merges the streams
+// (reader.go, merge.go) by DESIGN.md invariant 5. docs/format/run.md
+// draws the files and says what the design relies on from the file
+// system.
 //
 // # Records
 //
@@ -23,9 +33,10 @@
 //	meta         varint time ms | uvarint klen | key | value bytes
 //	value    := type u8 | bool u8 | varint int | f64 LE bits | uvarint len+bytes | varint unix ns | strings
 //
-// Field ids are dense from 0 in definition order. Each record has a
-// sequence number: a block's records are FirstSeq..LastSeq of its writer's
-// stream. Replaying the records in order rebuilds the whole run.
+// Field ids are dense from 0 in definition order within a writer's stream.
+// Each record has a sequence number: a block's records are FirstSeq..LastSeq
+// of its writer's stream. Replaying a stream's records in order rebuilds
+// that writer's part of the run.
 //
 // # Durability contract
 //

@@ -79,6 +79,26 @@
 // atexit hook: defer Close, defer CloseOnPanic, and call HandleSignals to
 // close runs as failed on SIGINT and SIGTERM.
 //
+// # Several writers
+//
+// A distributed job writes one run from every rank: each process joins it
+// as a named writer, with its own lock and segment stream, so no rank
+// waits for another and a rank killed with -9 harms no other.
+//
+//	name, _ := run.WriterFromEnv()           // "rank-3" from RANK or SLURM_PROCID
+//	r, err := run.Join(os.Getenv("RUN_ID"), run.Options{Writer: name})
+//	if err != nil { ... }
+//	defer r.Close()
+//	r.Field("train/loss").Log(loss, float64(step))  // every rank, one series
+//
+// Ranks may join in any order (the first creates the run), and a rank
+// that joins again resumes its own stream. Readers merge the writers: a
+// step's point is the one logged last (the writer id breaks a tie), a
+// config the last set, a string set holds every writer's strings. The
+// run is running while any writer is live, crashed if one stopped without
+// closing, failed if one closed failed (Info.Writers says which), and
+// finished when all closed. New and Resume write as the primary writer.
+//
 // # Errors
 //
 // Misuse is never silent. Each error wraps a sentinel for errors.Is
@@ -98,6 +118,7 @@
 // # Environment
 //
 // GOODSEED_HOME (data directory), GOODSEED_PROJECT (default project),
+// GOODSEED_WRITER (Join's writer name),
 // GOODSEED_RUN_ID (id of a new run), GOODSEED_STORAGE ("local" or
 // "disabled"). Options fields win over the environment.
 package run
