@@ -216,6 +216,8 @@ type checker struct {
 	ixState   error  // the snapshot does not replay
 	ixCurrent bool   // readers trust ix and it covers every segment whole
 	knownSt   *runState
+	// known keeps each writer's knownSt, for Salvage.
+	known map[uint32]*runState
 
 	// The LOCK, read first: a live writer's newest segments are in flight.
 	lockSize int64
@@ -353,6 +355,10 @@ func (c *checker) checkStream(w uint32, segs []segFile, onDisk map[string]bool) 
 	c.fields = &fieldMap{byPath: make(map[string]uint32)}
 	if c.knownSt != nil {
 		c.fields.known = c.knownSt.fields
+		if c.known == nil {
+			c.known = make(map[uint32]*runState)
+		}
+		c.known[w] = c.knownSt
 	}
 	for _, name := range missingSegments(segs) {
 		first, _, _ := strings.Cut(name, " ")

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path/filepath"
 	"slices"
 	"time"
@@ -123,11 +124,7 @@ func Salvage(src, dst string, fsys vfs.FS) (SalvageReport, error) {
 	if err := mkdirAllSync(fsys, dst); err != nil {
 		return rep, err
 	}
-	s := &salvager{fsys: fsys, dst: dst, c: c, rep: &rep, st: newRunState(),
-		fields: &fieldMap{byPath: make(map[string]uint32)}, writers: make(map[uint32]*salvageStream)}
-	if c.knownSt != nil {
-		s.fields.known = c.knownSt.fields
-	}
+	s := &salvager{fsys: fsys, dst: dst, c: c, rep: &rep, writers: make(map[uint32]*salvageStream)}
 	err = s.copyAll()
 	if cerr := s.close(); err == nil {
 		err = cerr
@@ -164,16 +161,40 @@ func salvageTarget(fsys vfs.FS, src, dst string) error {
 
 // salvager copies the valid blocks of a checked run.
 type salvager struct {
-	fsys    vfs.FS
-	dst     string
-	c       *checker
-	rep     *SalvageReport
+	fsys vfs.FS
+	dst  string
+	c    *checker
+	rep  *SalvageReport
+	// st and fields are the stream being copied's (use): each writer's
+	// stream has its own dictionary and state.
 	st      *runState // the new run's state, to compare with the snapshot
 	fields  *fieldMap
+	dicts   map[uint32]*salvageDict
 	scratch blockScratch
 	writers map[uint32]*salvageStream
-	last    uint32 // writer of the last block copied
 	payload []byte
+}
+
+// salvageDict is one writer's dictionary and state in the new run.
+type salvageDict struct {
+	st     *runState
+	fields *fieldMap
+}
+
+// use makes writer w's dictionary and state the ones records resolve in.
+func (s *salvager) use(w uint32) {
+	if s.dicts == nil {
+		s.dicts = make(map[uint32]*salvageDict)
+	}
+	d := s.dicts[w]
+	if d == nil {
+		d = &salvageDict{st: newRunState(), fields: &fieldMap{byPath: make(map[string]uint32)}}
+		if k := s.c.known[w]; k != nil {
+			d.fields.known = k.fields
+		}
+		s.dicts[w] = d
+	}
+	s.st, s.fields = d.st, d.fields
 }
 
 // salvageStream is one writer's stream in the new run.
@@ -203,6 +224,7 @@ func (s *salvager) copyAll() error {
 		if !hdrOK || created.IsZero() {
 			created = time.Now()
 		}
+		s.use(sf.writer)
 		copyBlock := func(m segment.BlockMeta, p []byte) error { return s.copyBlock(sf, created, m, p) }
 		var err error
 		if res.rescue {
@@ -315,7 +337,6 @@ func (s *salvager) write(sf segFile, created time.Time, kind uint8, records uint
 		return fmt.Errorf("engine: salvage: write block to %s: %w", ws.w.Path(), err)
 	}
 	ws.nextSeq = max(ws.nextSeq, last+1)
-	s.last = sf.writer
 	s.rep.BlocksKept++
 	if kind == blockKindRecords {
 		s.rep.RecordsKept += int(records)
@@ -334,13 +355,22 @@ func (s *salvager) write(sf segFile, created time.Time, kind uint8, records uint
 // the last writer, with sequence numbers after every copied one, so they
 // win last-write-wins over the copied records.
 func (s *salvager) recoverState() error {
-	served, err := readerState(s.fsys, s.c.dir)
+	served, err := readerStates(s.fsys, s.c.dir)
 	if err != nil {
 		return err
 	}
-	if served == nil {
-		return nil
+	for _, w := range slices.Sorted(maps.Keys(served)) {
+		if err := s.recoverStream(w, served[w]); err != nil {
+			return err
+		}
 	}
+	return nil
+}
+
+// recoverStream restores what a reader serves of writer w's stream and
+// the copied blocks lack, into that writer's stream.
+func (s *salvager) recoverStream(w uint32, served *runState) error {
+	s.use(w)
 	var out []byte
 	n := 0
 	for _, fi := range served.fields {
@@ -387,21 +417,21 @@ func (s *salvager) recoverState() error {
 	if n == 0 {
 		return nil
 	}
-	ws := s.writers[s.last]
+	ws := s.writers[w]
 	if ws == nil || ws.w == nil {
-		// Nothing was copied at all: the state goes into a first segment.
-		return s.write(segFile{name: "(index snapshot)", writer: max(s.last, 1)}, time.Now(), blockKindRecords, uint32(n), 0, uint64(n)-1, out)
+		// Nothing of the stream was copied: the state goes into a first segment.
+		return s.write(segFile{name: "(index snapshot)", writer: w}, time.Now(), blockKindRecords, uint32(n), 0, uint64(n)-1, out)
 	}
 	first := ws.nextSeq
-	return s.write(segFile{name: ws.from, writer: s.last}, time.Time{}, blockKindRecords, uint32(n), first, first+uint64(n)-1, out)
+	return s.write(segFile{name: ws.from, writer: w}, time.Time{}, blockKindRecords, uint32(n), first, first+uint64(n)-1, out)
 }
 
-// readerState returns the state a reader of the run in dir serves: the
-// dictionary, configs and meta, in the reader's own field ids. nil when no
-// reader opens the run (no segment, every segment of an unknown format):
-// then there is nothing a reader serves to keep. Opening a reader writes
-// nothing.
-func readerState(fsys vfs.FS, dir string) (*runState, error) {
+// readerStates returns the state a reader of the run in dir serves of
+// each writer's stream: the dictionary, configs and meta, in the stream's
+// own field ids. nil when no reader opens the run (no segment, every
+// segment of an unknown format): then there is nothing a reader serves to
+// keep. Opening a reader writes nothing.
+func readerStates(fsys vfs.FS, dir string) (map[uint32]*runState, error) {
 	r, err := OpenReader(dir, fsys)
 	switch {
 	case errors.Is(err, ErrNotFound), errors.Is(err, segment.ErrUnknownVersion):
@@ -412,10 +442,11 @@ func readerState(fsys vfs.FS, dir string) (*runState, error) {
 	defer r.Close()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(r.streams) == 0 {
-		return nil, nil
+	out := make(map[uint32]*runState, len(r.streams))
+	for _, st := range r.streams {
+		out[st.w] = st.l.st.clone()
 	}
-	return r.streams[0].l.st.clone(), nil
+	return out, nil
 }
 
 // close seals every segment of the new run.

@@ -281,3 +281,48 @@ func TestReaderSeesNewWriter(t *testing.T) {
 	require.NoError(t, s2.Close())
 	require.NoError(t, s1.Close())
 }
+
+// TestSalvageSeveralWriters: recover of a run of three writers copies each
+// stream with its own dictionary, and the new run reads as the old.
+func TestSalvageSeveralWriters(t *testing.T) {
+	s1, dir := newRun(t, Options{})
+	var stores []*Store
+	stores = append(stores, s1)
+	for _, w := range []uint32{2, 3} {
+		s, err := Join(dir, s1.RunID(), Options{WriterID: w})
+		require.NoError(t, err)
+		stores = append(stores, s)
+	}
+	for k, s := range stores {
+		own, err := s.Field(fmt.Sprintf("own/%d", k), KindMetric)
+		require.NoError(t, err)
+		shared, err := s.Field("shared", KindMetric)
+		require.NoError(t, err)
+		for i := 0; i < 50; i++ {
+			require.NoError(t, own.LogMetric(float64(i), float64(k*100+i)))
+			require.NoError(t, shared.LogMetricAt(float64(i+k*10), float64(k), int64(1000+i+k*10)))
+		}
+		require.NoError(t, s.SetConfig(fmt.Sprintf("cfg/%d", k), Int(int64(k))))
+		require.NoError(t, s.UpdateSet("sys/tags", SetAdd, fmt.Sprintf("t%d", k)))
+	}
+	for _, s := range stores {
+		require.NoError(t, s.Close())
+	}
+	dst := filepath.Join(t.TempDir(), "salvaged")
+	rep, err := Salvage(dir, dst, nil)
+	require.NoError(t, err)
+	require.Empty(t, rep.Lost)
+	a, b := openReader(t, dir), openReader(t, dst)
+	require.True(t, b.Report().Clean(), "%+v", b.Report())
+	require.Equal(t, a.Fields(), b.Fields())
+	require.Equal(t, a.Configs(), b.Configs())
+	for _, f := range a.Fields() {
+		if f.Kind != KindMetric {
+			continue
+		}
+		require.Equal(t, readMetric(t, a, f.Path), readMetric(t, b, f.Path), f.Path)
+	}
+	for _, w := range []uint32{1, 2, 3} {
+		require.FileExists(t, filepath.Join(dst, index.FileNameOf(w)))
+	}
+}
