@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/goodseed/goodseed-go/index"
+	"github.com/goodseed/goodseed-go/segment"
 	"github.com/goodseed/goodseed-go/series"
 )
 
@@ -325,4 +326,56 @@ func TestSalvageSeveralWriters(t *testing.T) {
 	for _, w := range []uint32{1, 2, 3} {
 		require.FileExists(t, filepath.Join(dst, index.FileNameOf(w)))
 	}
+}
+
+// TestWriterDamageStaysItsOwn: a flipped bit in one writer's segment costs
+// only that writer's points: the other writers' series read whole and
+// without error, a series they share returns every other point with the
+// damage reported, and the damaged writer and the others resume.
+func TestWriterDamageStaysItsOwn(t *testing.T) {
+	s1, dir := newRun(t, Options{})
+	id := s1.RunID()
+	s2, err := Join(dir, id, Options{WriterID: 2})
+	require.NoError(t, err)
+	for k, s := range []*Store{s1, s2} {
+		own, err := s.Field(fmt.Sprintf("own/%d", k), KindMetric)
+		require.NoError(t, err)
+		shared, err := s.Field("shared", KindMetric)
+		require.NoError(t, err)
+		for i := 0; i < 200; i++ {
+			require.NoError(t, own.LogMetric(float64(i), float64(i)))
+			require.NoError(t, shared.LogMetric(float64(2*i+k), float64(k)))
+		}
+	}
+	require.NoError(t, s1.Close())
+	require.NoError(t, s2.Close())
+	seg := filepath.Join(dir, "00000002-0000000000000001.seg")
+	b, err := os.ReadFile(seg)
+	require.NoError(t, err)
+	b[len(b)/2] ^= 0x10
+	require.NoError(t, os.WriteFile(seg, b, 0o644))
+
+	r := openReader(t, dir)
+	got := readMetric(t, r, "own/0")
+	require.Len(t, got.Steps, 200, "writer 1's series is whole")
+	var sh series.MetricColumns
+	err = r.ReadMetric("shared", &sh)
+	require.ErrorIs(t, err, segment.ErrCorrupt, "the damage in writer 2's stream is reported")
+	ones := 0
+	for _, v := range sh.Values {
+		if v == 0 {
+			ones++
+		}
+	}
+	require.Equal(t, 200, ones, "every point of writer 1 is served beside the damage")
+
+	s1, err = Open(dir, Options{})
+	require.NoError(t, err)
+	require.Empty(t, s1.Recovery().Cuts)
+	require.NoError(t, s1.Close())
+	s2, err = Join(dir, id, Options{WriterID: 2})
+	require.NoError(t, err)
+	require.Empty(t, s2.Recovery().Cuts, "a closed writer's damage is never cut")
+	require.NoError(t, s2.Close())
+	require.Len(t, readMetric(t, openReader(t, dir), "own/0").Steps, 200)
 }
