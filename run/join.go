@@ -231,6 +231,32 @@ func runState(ws []WriterState) Status {
 	return ""
 }
 
+// RecordedState is the run's state from what its writers recorded, before
+// asking whether any is live: running when any writer recorded running
+// (or, as a run just created, nothing yet), else failed when any failed,
+// else finished. A reader that caches it derives the state with one
+// liveness check of every writer (engine.AnyWriterLive): running when one
+// is live, crashed when none is and this says running.
+func RecordedState(rd *engine.Reader) Status {
+	var ws []WriterState
+	for _, w := range rd.StreamWriters() {
+		meta := rd.StreamMeta(w)
+		key := metaWriterStatus
+		if w == 1 {
+			key = metaStatus
+		}
+		st := Status(meta[key].Val)
+		if st == "" {
+			st = StatusRunning
+		}
+		ws = append(ws, WriterState{ID: w, State: st})
+	}
+	if len(ws) == 0 {
+		return ""
+	}
+	return runState(ws)
+}
+
 // DeriveState returns the state of the run rd reads and of each of its
 // writers, as Info derives them. Servers and tools that read runs with an
 // engine.Reader use it so every reader agrees.

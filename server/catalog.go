@@ -403,8 +403,8 @@ func catList(dir string) (catListing, error) {
 	}
 	for _, n := range names {
 		_, _, isSeg := segment.ParseSegmentName(n)
-		if !isSeg && n != index.FileName {
-			continue
+		if _, isIndex := index.ParseFileName(n); !isSeg && !isIndex {
+			continue // every writer's segments and index
 		}
 		fi, err := os.Lstat(filepath.Join(dir, n))
 		if err != nil || !fi.Mode().IsRegular() {
@@ -653,7 +653,7 @@ func (c *catalog) checkLiveLocked(e *catEntry) {
 		if catBeforeLiveCheck != nil {
 			catBeforeLiveCheck(e.dir)
 		}
-		live, _ = vfs.Default.IsLocked(filepath.Join(e.dir, engine.LockFileName))
+		_, live, _ = engine.AnyWriterLive(vfs.Default, e.dir) // a run of several writers runs while any does
 	}
 	if live != e.live {
 		e.live, e.enc = live, nil
@@ -763,7 +763,7 @@ func catSummarize(key catKey, rd *engine.Reader) RunSummary {
 		Name:       meta[catMetaName].Val,
 		CreatedRaw: meta[catMetaCreatedAt].Val,
 		ClosedRaw:  meta[catMetaClosedAt].Val,
-		Status:     run.Status(meta[catMetaStatus].Val),
+		Status:     run.RecordedState(rd),
 		Trashed:    meta[catMetaTrashed].Val == "true",
 	}
 	s.Created, _ = time.Parse(time.RFC3339Nano, s.CreatedRaw)
