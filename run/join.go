@@ -174,6 +174,9 @@ type WriterState struct {
 	// lock now.
 	Owner engine.Owner
 	Live  bool
+	// Err is what kept the writer's claim or owner record from reading
+	// (engine.WriterInfo.Err); the state is derived without them then.
+	Err error
 }
 
 // deriveState reads the state of every writer of the run rd reads and the
@@ -194,7 +197,7 @@ func deriveState(rd *engine.Reader) (Status, []WriterState, error) {
 	for _, w := range rd.StreamWriters() {
 		meta := rd.StreamMeta(w)
 		wi := byID[w]
-		ws := WriterState{ID: w, Name: wi.Name, Owner: wi.Owner, Live: wi.Live}
+		ws := WriterState{ID: w, Name: wi.Name, Owner: wi.Owner, Live: wi.Live, Err: wi.Err}
 		if w == 1 {
 			ws.State = Status(meta[metaStatus].Val)
 			ws.FailureReason = meta[metaFailureReason].Val

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/goodseed/goodseed-go/engine"
+	"github.com/goodseed/goodseed-go/internal/vfs"
+	"github.com/goodseed/goodseed-go/run"
 	"github.com/goodseed/goodseed-go/series"
 )
 
@@ -198,7 +200,7 @@ type v1RunJSON struct {
 	RunID     string         `json:"run_id"`
 	Name      string         `json:"name"`
 	Status    string         `json:"status"`
-	Live      bool           `json:"live"` // a writer holds the run's LOCK now
+	Live      bool           `json:"live"` // some writer holds its lock now
 	CreatedAt string         `json:"created_at,omitempty"`
 	ClosedAt  string         `json:"closed_at,omitempty"`
 	Configs   []v1ConfigJSON `json:"configs"`
@@ -212,10 +214,12 @@ func (v *apiV1) getRun(w http.ResponseWriter, r *http.Request, g keyGrant) *apiE
 	defer v.readers.put(cr)
 	rd := cr.r
 	meta := rd.Meta()
-	_, live, _ := rd.Owner()
+	// A run of several writers runs while any of them does; its status is
+	// what its writers recorded together (run.RecordedState).
+	_, live, _ := engine.AnyWriterLive(vfs.Default, rd.Dir())
 	out := v1RunJSON{
 		ID: ref.id(), Workspace: ref.ws, Project: ref.proj, RunID: ref.runID,
-		Name: meta[v1MetaName].Val, Status: meta[v1MetaStatus].Val, Live: live,
+		Name: meta[v1MetaName].Val, Status: string(run.RecordedState(rd)), Live: live,
 		CreatedAt: meta[v1MetaCreatedAt].Val, ClosedAt: meta[v1MetaClosedAt].Val,
 		Configs: []v1ConfigJSON{},
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/goodseed/goodseed-go/engine"
 	"github.com/goodseed/goodseed-go/index"
 	"github.com/goodseed/goodseed-go/internal/vfs"
+	"github.com/goodseed/goodseed-go/run"
 	"github.com/goodseed/goodseed-go/segment"
 	"github.com/goodseed/goodseed-go/series"
 )
@@ -49,9 +50,10 @@ func runInfo(e *env, _ any, args []string) error {
 	w := e.stdout
 	meta := rd.Meta()
 	owner, live, oerr := rd.Owner()
-	ix := rd.Index()
+	derived, writerStates, _ := run.DeriveState(rd)
+	indexes := rd.Indexes()
 	rep := rd.Report()
-	segs, others, err := listRunFiles(dir, ix)
+	segs, others, err := listRunFiles(dir, indexes)
 	if err != nil {
 		return err
 	}
@@ -68,7 +70,12 @@ func runInfo(e *env, _ any, args []string) error {
 	line("format", "%s", formatVersions(dir, segs))
 	status := meta[metaStatus].Val
 	state := derivedState(status, live)
+	if len(writerStates) > 1 {
+		state = stateText(derived) // every writer's, not the primary's alone
+	}
 	switch {
+	case len(writerStates) > 1:
+		line("state", "%s (of %d writers: running while any is live)", state, len(writerStates))
 	case state == "crashed":
 		line("state", "crashed (status says running, but no writer holds LOCK)")
 	case state == "running" && status == "":
@@ -108,6 +115,11 @@ func runInfo(e *env, _ any, args []string) error {
 		line("started", "%s", fmtTime(owner.Start))
 		line("heartbeat", "%s (%s)", fmtTime(owner.Heartbeat), age(timeNow().Sub(owner.Heartbeat)))
 	}
+	if len(writerStates) > 1 {
+		if err := writersTable(w, writerStates); err != nil {
+			return err
+		}
+	}
 
 	// Writers and segments.
 	type writerStat struct {
@@ -142,7 +154,7 @@ func runInfo(e *env, _ any, args []string) error {
 	var rows [][]string
 	for _, id := range ids {
 		ws := writers[id]
-		rows = append(rows, []string{fmt.Sprint(id), fmt.Sprint(ws.segs), fmt.Sprint(ws.blocks), humanBytes(ws.bytes)})
+		rows = append(rows, []string{writerIDText(id), fmt.Sprint(ws.segs), fmt.Sprint(ws.blocks), humanBytes(ws.bytes)})
 	}
 	if err := table("WRITER\tSEGMENTS\tBLOCKS\tBYTES", rows); err != nil {
 		return err
@@ -187,7 +199,12 @@ func runInfo(e *env, _ any, args []string) error {
 		minStep, maxStep = min(minStep, s.MinStep), max(maxStep, s.MaxStep)
 		lastMs = max(lastMs, s.LastTimeMs)
 	}
-	firstMs, hasFirst := firstPointTime(dir, ix)
+	firstMs, hasFirst := int64(math.MaxInt64), false
+	for _, wix := range indexes {
+		if t, ok := firstPointTime(dir, wix); ok {
+			firstMs, hasFirst = min(firstMs, t), true
+		}
+	}
 	fmt.Fprintln(w)
 	line("fields", "%d: %d metric, %d string, %d config", nMetric+nString+nConfig, nMetric, nString, nConfig)
 	line("points", "%d written (overwrites included)", points)
@@ -237,14 +254,16 @@ type infoFile struct {
 
 // listRunFiles reads the run directory: its segments (header, sealed or
 // not, the blocks the reader found in each) and every other file.
-func listRunFiles(dir string, ix *index.Index) ([]infoSegment, []infoFile, error) {
+func listRunFiles(dir string, indexes map[uint32]*index.Index) ([]infoSegment, []infoFile, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, nil, err
 	}
 	blocks := map[string]int{}
-	for _, b := range ix.Blocks {
-		blocks[ix.Segments[b.Segment].Name]++
+	for _, ix := range indexes {
+		for _, b := range ix.Blocks {
+			blocks[ix.Segments[b.Segment].Name]++
+		}
 	}
 	var segs []infoSegment
 	var others []infoFile
@@ -280,6 +299,40 @@ func listRunFiles(dir string, ix *index.Index) ([]infoSegment, []infoFile, error
 		segs = append(segs, s)
 	}
 	return segs, others, nil
+}
+
+// writerIDText renders a writer id as the names of its files carry it.
+func writerIDText(w uint32) string { return fmt.Sprintf("%08x", w) }
+
+// writersTable lists each writer of a run of several: its name, the state
+// derived from what it recorded and its lock, and its lock's owner.
+func writersTable(w io.Writer, ws []run.WriterState) error {
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "WRITER\tNAME\tSTATE\tLOCK\tHEARTBEAT")
+	for _, ws := range ws {
+		name := sanitize(ws.Name)
+		if ws.ID == 1 {
+			name = "(primary)"
+		}
+		state := stateText(ws.State)
+		if ws.FailureReason != "" {
+			state += ": " + clip(ws.FailureReason, 60)
+		}
+		lock, beat := "no owner record", "-"
+		switch {
+		case ws.Err != nil:
+			lock = sanitize(ws.Err.Error())
+		case ws.Owner.PID != 0 || ws.Owner.Host != "":
+			lock = writerLabel(ws.Owner)
+			beat = age(timeNow().Sub(ws.Owner.Heartbeat))
+		}
+		if ws.Live {
+			lock += ", live"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", writerIDText(ws.ID), name, state, lock, beat)
+	}
+	return tw.Flush()
 }
 
 // segmentErrText drops the file path a segment error repeats.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/goodseed/goodseed-go/engine"
+	"github.com/goodseed/goodseed-go/run"
 )
 
 func init() {
@@ -107,6 +108,34 @@ func dirSize(dir string) (int64, error) {
 		n += fi.Size()
 	}
 	return n, nil
+}
+
+// stateText is a derived run state as gsinspect prints it: unknown when
+// no writer recorded one and none is live.
+func stateText(st run.Status) string {
+	if st == "" {
+		return "unknown"
+	}
+	return sanitize(string(st))
+}
+
+// liveWriters renders the writers holding their locks for a table cell
+// (the one live writer's pid@host, or how many are live) and says whether
+// any is: "-" when none.
+func liveWriters(ws []run.WriterState) (string, bool) {
+	var live []run.WriterState
+	for _, w := range ws {
+		if w.Live {
+			live = append(live, w)
+		}
+	}
+	switch len(live) {
+	case 0:
+		return "-", false
+	case 1:
+		return writerLabel(live[0].Owner), true
+	}
+	return fmt.Sprintf("%d of %d writers", len(live), len(ws)), true
 }
 
 // writerLabel renders a live writer as pid@host.
@@ -295,14 +324,16 @@ func lsOne(ref runRef) (lsRow, string) {
 	defer rd.Close()
 	row.ok = true
 	meta := rd.Meta()
-	owner, live, oerr := rd.Owner()
+	state, ws, werr := run.DeriveState(rd)
 	var note string
-	writer := "-"
-	if live {
-		writer = writerLabel(owner)
+	writer, live := liveWriters(ws)
+	if werr != nil {
+		note = fmt.Sprintf("%s/%s: writers: %v", ref.project, sanitize(ref.id), werr)
 	}
-	if oerr != nil {
-		note = fmt.Sprintf("%s/%s: LOCK: %v", ref.project, sanitize(ref.id), oerr)
+	for _, w := range ws {
+		if w.Err != nil && note == "" {
+			note = fmt.Sprintf("%s/%s: %s: %v", ref.project, sanitize(ref.id), engine.LockFileNameOf(w.ID), w.Err)
+		}
 	}
 	rep := rd.Report()
 	if live {
@@ -323,7 +354,7 @@ func lsOne(ref runRef) (lsRow, string) {
 		created = row.created.UTC().Format("2006-01-02 15:04")
 	}
 	row.cells = []string{
-		ref.project, sanitize(ref.id), derivedState(meta[metaStatus].Val, live), writer,
+		ref.project, sanitize(ref.id), stateText(state), writer,
 		humanBytes(size), fmt.Sprint(pts), bpp, created, sanitize(meta[metaName].Val),
 	}
 	return row, note

@@ -2,14 +2,16 @@ package main
 
 import (
 	"cmp"
-	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 	"unicode/utf8"
 
 	"github.com/goodseed/goodseed-go/engine"
+	"github.com/goodseed/goodseed-go/internal/vfs"
+	"github.com/goodseed/goodseed-go/run"
 	"github.com/goodseed/goodseed-go/series"
 )
 
@@ -113,9 +115,13 @@ func runTail(e *env, opts any, args []string) error {
 			t.only[p] = true
 		}
 	}
-	// The index as of the last points printed: --follow prints the blocks
-	// added to it from here on. The reader changes only on Refresh.
-	seen := len(rd.Index().Blocks)
+	// Each writer's index as of the last points printed: --follow prints
+	// the blocks added to them from here on. The reader changes only on
+	// Refresh.
+	seen := map[uint32]int{}
+	for w, ix := range rd.Indexes() {
+		seen[w] = len(ix.Blocks)
+	}
 	var fields []engine.FieldInfo
 	for _, f := range sortedFields(rd) {
 		if t.selected(f) {
@@ -174,13 +180,14 @@ type tailEvent struct {
 	value  string
 }
 
-// follow polls the run and prints the points of every block the reader's
-// index gains past ordinal seen. The index's block table only grows on
-// Refresh (a replay appends the blocks it finds), so each block is read
-// exactly once and every point written is printed exactly once; a block
-// a writer has not finished writing (a torn tail, to a reader) is not in
-// the table until a later Refresh finds it whole.
-func (t *tailer) follow(seen int, interval time.Duration) error {
+// follow polls the run and prints the points of every block each
+// writer's index gains past the ordinal seen holds for it (0 for a writer
+// that joins later). A writer's block table only grows on Refresh (a
+// replay appends the blocks it finds), so each block is read exactly once
+// and every point written is printed exactly once; a block a writer has
+// not finished writing (a torn tail, to a reader) is not in the table
+// until a later Refresh finds it whole. It returns when no writer is live.
+func (t *tailer) follow(seen map[uint32]int, interval time.Duration) error {
 	br := newBlockReader(t.dir)
 	defer br.close()
 	corruptions := len(t.rd.Report().Corruptions)
@@ -197,48 +204,50 @@ func (t *tailer) follow(seen int, interval time.Duration) error {
 			return nil
 		case <-tick.C:
 		}
-		// Ask for the lock before refreshing: a writer that no longer
-		// holds it has written everything it ever will, so this refresh
-		// sees the run's last block.
-		_, live, oerr := t.rd.Owner()
-		lockKnown := oerr == nil || errors.Is(oerr, engine.ErrCorrupt)
+		// Ask for the locks before refreshing: a writer that no longer
+		// holds its lock has written everything it ever will, so when no
+		// writer is live this refresh sees the run's last blocks.
+		_, live, lerr := engine.AnyWriterLive(vfs.Default, t.dir)
 		if err := t.rd.Refresh(); err != nil {
 			return err
 		}
-		ix := t.rd.Index()
-		fields := t.rd.Fields()
 		events = events[:0]
-		for ord := seen; ord < len(ix.Blocks); ord++ {
-			err := br.records(ix, uint32(ord), func(rec *engine.Record) error {
-				if rec.Kind != engine.RecMetricChunk && rec.Kind != engine.RecStringChunk ||
-					int(rec.Field) >= len(fields) || !t.selected(fields[rec.Field]) {
-					return nil
-				}
-				path := sanitize(fields[rec.Field].Path)
-				if rec.Kind == engine.RecMetricChunk {
-					mc.Reset()
-					if err := series.DecodeMetricChunk(rec.Chunk, &mc); err != nil {
+		indexes := t.rd.Indexes()
+		for _, w := range slices.Sorted(maps.Keys(indexes)) {
+			ix := indexes[w]
+			fields := t.rd.StreamFields(w) // records name fields by the stream's own ids
+			for ord := seen[w]; ord < len(ix.Blocks); ord++ {
+				err := br.records(ix, uint32(ord), func(rec *engine.Record) error {
+					if rec.Kind != engine.RecMetricChunk && rec.Kind != engine.RecStringChunk ||
+						int(rec.Field) >= len(fields) || !t.selected(fields[rec.Field]) {
+						return nil
+					}
+					path := sanitize(fields[rec.Field].Path)
+					if rec.Kind == engine.RecMetricChunk {
+						mc.Reset()
+						if err := series.DecodeMetricChunk(rec.Chunk, &mc); err != nil {
+							return err
+						}
+						for i := range mc.Len() {
+							events = append(events, tailEvent{mc.TimesMs[i], path, mc.Steps[i], num(mc.Values[i])})
+						}
+						return nil
+					}
+					sc.Reset()
+					if err := series.DecodeStringChunk(rec.Chunk, &sc); err != nil {
 						return err
 					}
-					for i := range mc.Len() {
-						events = append(events, tailEvent{mc.TimesMs[i], path, mc.Steps[i], num(mc.Values[i])})
+					for i := range sc.Len() {
+						events = append(events, tailEvent{sc.TimesMs[i], path, sc.Steps[i], sanitize(sc.Values[i])})
 					}
 					return nil
+				})
+				if err != nil {
+					t.warn(fmt.Errorf("block %d: %w", ord, err))
 				}
-				sc.Reset()
-				if err := series.DecodeStringChunk(rec.Chunk, &sc); err != nil {
-					return err
-				}
-				for i := range sc.Len() {
-					events = append(events, tailEvent{sc.TimesMs[i], path, sc.Steps[i], sanitize(sc.Values[i])})
-				}
-				return nil
-			})
-			if err != nil {
-				t.warn(fmt.Errorf("block %d: %w", ord, err))
 			}
+			seen[w] = len(ix.Blocks)
 		}
-		seen = len(ix.Blocks)
 		// Blocks are in write order per writer; times order the points
 		// across fields and writers. The sort is stable: points of one
 		// millisecond keep their write order.
@@ -252,13 +261,15 @@ func (t *tailer) follow(seen int, interval time.Duration) error {
 			}
 			corruptions = len(c)
 		}
-		if lockKnown && !live {
-			status := t.rd.Meta()[metaStatus].Val
+		if lerr == nil && !live {
 			id := sanitize(t.rd.RunID())
-			if state := derivedState(status, false); state == "crashed" {
+			state, _, _ := run.DeriveState(t.rd)
+			if state == run.StatusCrashed {
 				fmt.Fprintf(t.e.stdout, "run %s: writer gone without closing the run: crashed\n", id)
+			} else if state == "" {
+				fmt.Fprintf(t.e.stdout, "run %s closed: unknown\n", id)
 			} else {
-				fmt.Fprintf(t.e.stdout, "run %s closed: %s\n", id, sanitize(state))
+				fmt.Fprintf(t.e.stdout, "run %s closed: %s\n", id, sanitize(string(state)))
 			}
 			return nil
 		}
