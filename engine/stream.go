@@ -46,7 +46,7 @@ func ScanStream(fsys vfs.FS, dir string, w uint32, from StreamPos, fn func(Strea
 		return from, err
 	}
 	pos := from
-	for _, sf := range segs {
+	for i, sf := range segs {
 		if sf.seq < pos.Seq {
 			continue
 		}
@@ -58,9 +58,11 @@ func ScanStream(fsys vfs.FS, dir string, w uint32, from StreamPos, fn func(Strea
 			return next, err
 		}
 		pos = next
-		if !sealed {
-			// The writer appends here: nothing of a later segment is
-			// complete before this one is.
+		if !sealed && i == len(segs)-1 {
+			// The writer appends here. (A live writer seals a segment
+			// before it starts the next, so an unsealed segment with a
+			// later one is a crashed session's last: it is final, and
+			// what a crash tore off its end will never complete.)
 			return pos, nil
 		}
 		pos = StreamPos{Seq: sf.seq + 1}
