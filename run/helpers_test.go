@@ -16,6 +16,10 @@ import (
 
 func TestMain(m *testing.M) {
 	if child := os.Getenv(childEnv); child != "" {
+		if child == "rank" {
+			runRankChild()
+			return
+		}
 		runChild(child)
 		return
 	}
