@@ -354,3 +354,58 @@ func BenchmarkHeap100M(b *testing.B) {
 		b.ReportMetric(float64(peak-min(base, peak))/(1<<20), "peak-heap-MiB")
 	}
 }
+
+// BenchmarkWriters is several writers of one run (ranks: each its own
+// Store, lock and stream, on its own goroutine) logging the same 16
+// series, 4 M points in all, through Close (fsync). points/s is the
+// aggregate; compare writers=8 with writers=1 on the same machine. On 2
+// cores eight writers can at best double one: one writer's Log and its
+// flusher already keep both busy.
+func BenchmarkWriters(b *testing.B) {
+	const total, nFields = 4 << 20, 16
+	for _, nw := range []int{1, 8} {
+		b.Run(fmt.Sprintf("writers=%d", nw), func(b *testing.B) {
+			for range b.N {
+				dir := filepath.Join(b.TempDir(), "run")
+				stores := make([]*Store, nw)
+				var err error
+				if stores[0], err = Create(dir, "bench", Options{}); err != nil {
+					b.Fatal(err)
+				}
+				for w := 1; w < nw; w++ {
+					if stores[w], err = Join(dir, "bench", Options{WriterID: uint32(w + 1)}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				start := time.Now()
+				var wg sync.WaitGroup
+				for w, s := range stores {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						fields := make([]*Field, nFields)
+						for i := range fields {
+							fields[i], _ = s.Field(fmt.Sprintf("train/m%02d", i), KindMetric)
+						}
+						per := total / nw / nFields
+						for step := range per {
+							for i, f := range fields {
+								if err := f.LogMetric(float64(step), lossValues[(step*nFields+i+w)&(1<<16-1)]); err != nil {
+									b.Error(err)
+									return
+								}
+							}
+						}
+						if err := s.Close(); err != nil {
+							b.Error(err)
+						}
+					}()
+				}
+				wg.Wait()
+				elapsed := time.Since(start)
+				b.ReportMetric(float64(total)/elapsed.Seconds(), "points/s")
+				b.ReportMetric(float64(dirBytes(b, dir))/float64(total), "B/point")
+			}
+		})
+	}
+}
