@@ -40,7 +40,7 @@ func v1EqualPoints(a, b []v1DecodedPoint) bool {
 	}
 	for i := range a {
 		x, y := a[i], b[i]
-		if x.Path != y.Path || x.Step != y.Step || x.TimeMs != y.TimeMs || x.IsText != y.IsText || x.Text != y.Text ||
+		if x.Path != y.Path || math.Float64bits(x.Step) != math.Float64bits(y.Step) || x.TimeMs != y.TimeMs || x.IsText != y.IsText || x.Text != y.Text ||
 			math.Float64bits(x.Value) != math.Float64bits(y.Value) && !(math.IsNaN(x.Value) && math.IsNaN(y.Value)) {
 			return false
 		}

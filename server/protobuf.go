@@ -10,7 +10,13 @@ package server
 //	    int64  timestamp_ms = 3;  // varint
 //	    double number       = 4;  // fixed64
 //	    string text         = 5;
+//	    double step_exact   = 6;  // ours: the step as logged, when not an integer
 //	}
+//
+// step_exact (fixed64) is an extension GoodSeed Go's syncer sends beside
+// step: a Go run's steps are float64, and field 2 would truncate 0.5 to 0.
+// When present it is the step; servers that do not know it skip it and
+// read field 2.
 //
 // Wire rules kept: a tag is a varint (field number << 3 | wire type);
 // varints are at most 10 bytes; a length must fit in what is left. A known
@@ -180,7 +186,8 @@ func decodeDataPoint(msg []byte, base int, b *ingestBatch) error {
 		return err
 	}
 	p := ingestPoint{timeMs: ingestNoTime, path: -1}
-	var hasNum, hasText bool
+	var hasNum, hasText, hasStepF64 bool
+	var stepF64 float64
 	for d.pos < len(d.data) {
 		field, wire, err := d.tag()
 		if err != nil {
@@ -192,7 +199,7 @@ func decodeDataPoint(msg []byte, base int, b *ingestBatch) error {
 			want = pbWireBytes
 		case 2, 3:
 			want = pbWireVarint
-		case 4:
+		case 4, 6:
 			want = pbWireFixed64
 		default:
 			if err := d.skip(field, wire, 0); err != nil {
@@ -227,13 +234,23 @@ func decodeDataPoint(msg []byte, base int, b *ingestBatch) error {
 			} else {
 				p.timeMs, p.hasTime = int64(v), true
 			}
-		case 4:
+		case 4, 6:
 			f, err := d.fixed(8)
 			if err != nil {
 				return fail(err)
 			}
-			p.value, hasNum = math.Float64frombits(binary.LittleEndian.Uint64(f)), true
+			x := math.Float64frombits(binary.LittleEndian.Uint64(f))
+			if field == 4 {
+				p.value, hasNum = x, true
+			} else {
+				stepF64, hasStepF64 = x, true
+			}
 		}
+	}
+	if hasStepF64 {
+		// Our extension: the step exactly, where the integer of field 2
+		// (what servers that do not know field 6 read) would truncate it.
+		p.step = stepF64
 	}
 	switch {
 	case p.path < 0:

@@ -71,6 +71,10 @@ func TestDecodeProtobufIngest(t *testing.T) {
 			pbLen(1, pbCat(pbVarint(9, 3), pbLen(1, []byte("a")), pbFixed32(10, 1), pbVarint(2, 1), pbLen(11, nil),
 				pbTag(12, pbWireStartGroup), pbTag(12, pbWireEndGroup), pbLen(5, []byte("t")))),
 		), []v1DecodedPoint{{"a", 1, ingestNoTime, true, 0, "t"}}},
+		{"step-exact-overrides-step", pbCat(
+			pbLen(1, pbCat(pbLen(1, []byte("a")), pbVarint(2, 0), pbDouble(6, 0.5), pbDouble(4, 1))),
+			pbLen(1, pbCat(pbDouble(6, -1e-300), pbLen(1, []byte("a")), pbVarint(2, 3), pbDouble(4, 2))),
+		), []v1DecodedPoint{{"a", 0.5, ingestNoTime, false, 1, ""}, {"a", -1e-300, ingestNoTime, false, 2, ""}}},
 		{"empty-body", nil, []v1DecodedPoint{}},
 		{"step-absent-is-zero", pbLen(1, pbCat(pbLen(1, []byte("a")), pbDouble(4, 2))), []v1DecodedPoint{{"a", 0, ingestNoTime, false, 2, ""}}},
 		{"empty-text", pbLen(1, pbCat(pbLen(1, []byte("a")), pbLen(5, nil))), []v1DecodedPoint{{"a", 0, ingestNoTime, true, 0, ""}}},
@@ -123,6 +127,7 @@ func TestDecodeProtobufIngestRejects(t *testing.T) {
 		"number-as-fixed32":        pbLen(1, pbCat(pbLen(1, []byte("a")), pbFixed32(4, 1))),
 		"number-as-varint":         pbLen(1, pbCat(pbLen(1, []byte("a")), pbVarint(4, 1))),
 		"text-wrong-wire":          pbLen(1, pbCat(pbLen(1, []byte("a")), pbVarint(5, 1))),
+		"step-exact-as-varint":     pbLen(1, pbCat(pbLen(1, []byte("a")), pbVarint(6, 1), pbDouble(4, 1))),
 		"truncated-double":         pbLen(1, pbCat(pbLen(1, []byte("a")), pbTag(4, pbWireFixed64), []byte{0, 0, 0})),
 		"inner-length-past-end":    pbLen(1, pbCat(pbLen(1, []byte("a")), []byte{0x2a, 0x09, 'x'})),
 		"no-path":                  pbLen(1, pbCat(pbVarint(2, 1), pbDouble(4, 1))),
@@ -150,6 +155,8 @@ func FuzzDecodeProtobufIngest(f *testing.F) {
 	f.Add(pbCat(pbVarint(2, 1), pbLen(1, pbCat(pbLen(1, []byte("a")), pbFixed32(10, 1), pbVarint(2, 1), pbLen(5, []byte("t"))))))
 	f.Add(pbCat(pbTag(6, pbWireStartGroup), pbVarint(1, 1), pbTag(6, pbWireEndGroup), pbLen(1, pbCat(pbLen(1, []byte("b")), pbDouble(4, math.NaN())))))
 	f.Add([]byte{0x0a, 0x05, 0x0a})
+	f.Add(pbLen(1, pbCat(pbLen(1, []byte("a")), pbVarint(2, 0), pbDouble(6, 0.5), pbDouble(4, 1))))
+	f.Add(pbLen(1, pbCat(pbLen(1, []byte("a")), pbDouble(6, math.NaN()), pbDouble(4, 1))))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		got, err := decodeProtoPoints(data)
 		if err != nil {
@@ -163,6 +170,9 @@ func FuzzDecodeProtobufIngest(f *testing.F) {
 				step = int64(p.Step)
 			}
 			msg = append(msg, pbVarint(2, uint64(step))...)
+			if float64(step) != p.Step || math.Signbit(p.Step) && p.Step == 0 {
+				msg = append(msg, pbDouble(6, p.Step)...) // not an integer: step_exact
+			}
 			if p.TimeMs != ingestNoTime {
 				msg = append(msg, pbVarint(3, uint64(p.TimeMs))...)
 			}
