@@ -455,7 +455,12 @@ func (s *Store) queueCtrl(rec []byte) {
 }
 
 // SetConfig sets a config value, defining the config field on first use.
-func (s *Store) SetConfig(path string, v Value) error {
+func (s *Store) SetConfig(path string, v Value) error { return s.SetConfigAt(path, v, nowMs()) }
+
+// SetConfigAt is SetConfig with the time of the write given (Unix ms), as
+// a server storing what a client set, when, does: across writers the
+// config set last by this time wins.
+func (s *Store) SetConfigAt(path string, v Value, timeMs int64) error {
 	if v.Type == TypeStringSet {
 		v.Set = normSet(v.Set)
 	}
@@ -465,7 +470,7 @@ func (s *Store) SetConfig(path string, v Value) error {
 	s.mu.Lock()
 	f, err := s.configField(path)
 	if err == nil {
-		t := nowMs()
+		t := timeMs
 		r := Record{Kind: RecConfig, Field: f.id, TimeMs: t, Value: v}
 		if err = s.st.apply(&r); err == nil {
 			s.queueCtrl(appendConfig(nil, f.id, t, v))
@@ -480,6 +485,11 @@ func (s *Store) SetConfig(path string, v Value) error {
 // config. A missing config becomes an empty set first; a config of another
 // type is ErrKindMismatch.
 func (s *Store) UpdateSet(path string, op uint8, items ...string) error {
+	return s.UpdateSetAt(path, op, nowMs(), items...)
+}
+
+// UpdateSetAt is UpdateSet with the time of the update given (Unix ms).
+func (s *Store) UpdateSetAt(path string, op uint8, timeMs int64, items ...string) error {
 	if op != SetAdd && op != SetRemove {
 		return fmt.Errorf("engine: UpdateSet: unknown op %d", op)
 	}
@@ -494,7 +504,7 @@ func (s *Store) UpdateSet(path string, op uint8, items ...string) error {
 		}
 	}
 	if err == nil {
-		t := nowMs()
+		t := timeMs
 		r := Record{Kind: RecSetOp, Field: f.id, TimeMs: t, SetOp: op, Items: items}
 		if err = s.st.apply(&r); err == nil {
 			s.queueCtrl(appendSetOp(nil, f.id, t, op, items))

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/goodseed/goodseed-go/internal/vfs"
 	"github.com/goodseed/goodseed-go/segment"
@@ -16,6 +18,23 @@ import (
 // (segments are append-only and nothing a verified block holds is ever
 // cut), so a position saved after shipping a block stays the start of the
 // next one across crashes, resumes and seals.
+
+// Less orders positions in a stream.
+func (p StreamPos) Less(q StreamPos) bool { return p.less(q) }
+
+// String renders p as "seq.offset", decimal: what ParseStreamPos reads.
+func (p StreamPos) String() string { return fmt.Sprintf("%d.%d", p.Seq, p.Offset) }
+
+// ParseStreamPos reads a position String wrote.
+func ParseStreamPos(s string) (StreamPos, error) {
+	seq, off, ok := strings.Cut(s, ".")
+	q, err1 := strconv.ParseUint(seq, 10, 64)
+	o, err2 := strconv.ParseInt(off, 10, 64)
+	if !ok || err1 != nil || err2 != nil || o < 0 {
+		return StreamPos{}, fmt.Errorf("engine: stream position %q is not seq.offset", s)
+	}
+	return StreamPos{Seq: q, Offset: o}, nil
+}
 
 // StreamBlock is one verified block of a writer's stream, its records
 // decoded. Records reference fields by the stream's own ids (field

@@ -97,10 +97,35 @@ const (
 	v1MetaStatus     = "status"
 	v1MetaName       = "name"
 	v1MetaClosedAt   = "closed_at"
+	v1MetaFailure    = "failure_reason"
+
+	// A joined writer's own (run/join.go), for a writer a client names.
+	v1MetaWriterName      = "writer_name"
+	v1MetaWriterStatus    = "writer_status"
+	v1MetaWriterStartedAt = "writer_started_at"
+	v1MetaWriterClosedAt  = "writer_closed_at"
+	v1MetaWriterFailure   = "writer_failure_reason"
 
 	v1StateRunning  = "running"
 	v1StateFinished = "finished"
 	v1StateFailed   = "failed"
+)
+
+// Our request headers beyond the Python client's (the Go syncer sends
+// them; a client that does not gets the behaviour it always had).
+const (
+	// v1HeaderWriter names the writer of a run that sent the request (a
+	// rank): its points, configs and status go to that writer's own
+	// stream, kept apart from the others' as on the client's disk.
+	v1HeaderWriter = "X-Goodseed-Writer"
+	// v1HeaderStream and v1HeaderRange say which stream an ingest comes
+	// from (an opaque origin the client derives) and which byte range of
+	// it the points are (start-end, each "seq.offset"): the server
+	// remembers the end it stored and answers a range it already has
+	// without storing it again, so a resend after a lost answer or a
+	// client crash stores nothing twice.
+	v1HeaderStream = "X-Goodseed-Stream"
+	v1HeaderRange  = "X-Goodseed-Range"
 )
 
 // v1RemoteIDSep separates the parts of a remote id.
@@ -409,6 +434,8 @@ func v1RecordCreation(st *engine.Store, info v1NewRunInfo) error {
 
 type v1StatusBody struct {
 	Status string `json:"status"`
+	// FailureReason is ours: what a failed run (or rank) gave.
+	FailureReason string `json:"failure_reason,omitempty"`
 }
 
 func (v *apiV1) postStatus(w http.ResponseWriter, r *http.Request, g keyGrant) *apiError {
@@ -425,12 +452,21 @@ func (v *apiV1) postStatus(w http.ResponseWriter, r *http.Request, g keyGrant) *
 	default:
 		return v1BadRequest("status must be running, finished or failed, not %s", v1Quote(body.Status))
 	}
+	if writer := r.Header.Get(v1HeaderWriter); writer != "" {
+		return v.postWriterStatus(w, dir, ref, writer, body)
+	}
 	rw, e := v.writers.acquire(dir, ref)
 	if e != nil {
 		return e
 	}
 	defer v.writers.release(rw)
 	st := rw.store
+	if body.FailureReason != "" {
+		if err := st.SetMeta(v1MetaFailure, body.FailureReason); err != nil {
+			v.writers.fail(rw)
+			return v1ServerError(err)
+		}
+	}
 	if body.Status == v1StateRunning {
 		err := errors.Join(st.SetMeta(v1MetaStatus, v1StateRunning),
 			st.SetConfig(run.PathState, engine.String(v1StateRunning)), st.Flush())
@@ -468,12 +504,39 @@ func (v *apiV1) postStatus(w http.ResponseWriter, r *http.Request, g keyGrant) *
 	return nil
 }
 
+// postWriterStatus records the status of one named writer of a run (a
+// synced rank) in its own stream, as run.Join's writers record theirs:
+// the run's state is derived from every writer's (run.DeriveState).
+func (v *apiV1) postWriterStatus(w http.ResponseWriter, dir string, ref runRef, writer string, body v1StatusBody) *apiError {
+	rw, e := v.writers.acquireAs(dir, ref, writer)
+	if e != nil {
+		return e
+	}
+	defer v.writers.release(rw)
+	st := rw.store
+	errs := []error{st.SetMeta(v1MetaWriterStatus, body.Status)}
+	if body.Status != v1StateRunning {
+		if _, closed := st.Meta(v1MetaWriterClosedAt); !closed {
+			errs = append(errs, st.SetMeta(v1MetaWriterClosedAt, v1MetaTime(time.Now())))
+		}
+	}
+	if body.FailureReason != "" {
+		errs = append(errs, st.SetMeta(v1MetaWriterFailure, body.FailureReason))
+	}
+	if err := errors.Join(append(errs, st.Flush())...); err != nil {
+		v.writers.fail(rw)
+		return v1ServerError(err)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
 func (v *apiV1) heartbeat(w http.ResponseWriter, r *http.Request, g keyGrant) *apiError {
 	ref, dir, e := v.resolveRun(r, g)
 	if e != nil {
 		return e
 	}
-	rw, e := v.writers.acquire(dir, ref)
+	rw, e := v.writers.acquireAs(dir, ref, r.Header.Get(v1HeaderWriter))
 	if e != nil {
 		return e
 	}

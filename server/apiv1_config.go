@@ -44,6 +44,13 @@ type v1ConfigItem struct {
 	Path    string  `json:"path"`
 	TypeTag string  `json:"type_tag"`
 	Value   *string `json:"value"`
+	// Ours (the Go syncer's), absent from the Python client's items:
+	// TimestampMs is when the client set the value (Unix ms; the time of
+	// arrival without it), so the last set across a run's writers is the
+	// client's last; SetOp "add" or "remove" makes a string_set item an
+	// update of the set (GoodSeed Go's tags) instead of its whole value.
+	TimestampMs *int64 `json:"timestamp_ms,omitempty"`
+	SetOp       string `json:"set_op,omitempty"`
 }
 
 type v1ConfigsBody struct {
@@ -77,6 +84,12 @@ func (v *apiV1) postConfigs(w http.ResponseWriter, r *http.Request, g keyGrant) 
 		if err := engine.ValidatePath(c.Path); err != nil {
 			return v1BadRequest("config %s: %v", v1Quote(c.Path), err)
 		}
+		switch {
+		case c.SetOp != "" && c.SetOp != "add" && c.SetOp != "remove":
+			return v1BadRequest("config %s: set_op must be add or remove, not %s", v1Quote(c.Path), v1Quote(c.SetOp))
+		case c.SetOp != "" && c.TypeTag != "string_set":
+			return v1BadRequest("config %s: set_op takes a string_set, not %s", v1Quote(c.Path), v1Quote(c.TypeTag))
+		}
 		if c.Value == nil && c.TypeTag != "null" {
 			return v1BadRequest("config %s: value is null for type %s", v1Quote(c.Path), v1Quote(c.TypeTag))
 		}
@@ -93,7 +106,7 @@ func (v *apiV1) postConfigs(w http.ResponseWriter, r *http.Request, g keyGrant) 
 		}
 		values[i] = val2
 	}
-	rw, e := v.writers.acquire(dir, ref)
+	rw, e := v.writers.acquireAs(dir, ref, r.Header.Get(v1HeaderWriter))
 	if e != nil {
 		return e
 	}
@@ -104,8 +117,23 @@ func (v *apiV1) postConfigs(w http.ResponseWriter, r *http.Request, g keyGrant) 
 			return v1BadRequest("config %s: the path is a %s series of this run", v1Quote(c.Path), fi.Kind)
 		}
 	}
+	now := time.Now().UnixMilli()
 	for i, c := range body.Configs {
-		if err := st.SetConfig(c.Path, values[i]); err != nil {
+		at := now
+		if c.TimestampMs != nil {
+			at = *c.TimestampMs
+		}
+		if c.SetOp != "" {
+			op := engine.SetAdd
+			if c.SetOp == "remove" {
+				op = engine.SetRemove
+			}
+			if err := st.UpdateSetAt(c.Path, op, at, values[i].Set...); err != nil {
+				return v.writers.writeError(rw, fmt.Errorf("config %s: %w", c.Path, err))
+			}
+			continue
+		}
+		if err := st.SetConfigAt(c.Path, values[i], at); err != nil {
 			return v.writers.writeError(rw, fmt.Errorf("config %s: %w", c.Path, err))
 		}
 		if err := v1MirrorSysConfig(st, c.Path, values[i]); err != nil {

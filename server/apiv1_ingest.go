@@ -3,9 +3,12 @@ package server
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"mime"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/goodseed/goodseed-go/engine"
 )
@@ -65,21 +68,101 @@ func (v *apiV1) ingest(w http.ResponseWriter, r *http.Request, g keyGrant) *apiE
 	if err != nil {
 		return v1BadRequest("%v", err)
 	}
-	rw, e := v.writers.acquire(dir, ref)
+	rng, e := v1ParseRange(r)
+	if e != nil {
+		return e
+	}
+	rw, e := v.writers.acquireAs(dir, ref, r.Header.Get(v1HeaderWriter))
 	if e != nil {
 		return e
 	}
 	defer v.writers.release(rw)
-	if e := v.writers.writeBatch(rw, b); e != nil {
+	var meta map[string]string
+	if rng != nil {
+		stored, have := v1SyncEnd(rw.store, rng.origin)
+		if have && !stored.Less(rng.end) {
+			// Stored already: an answer that was lost, or a client that
+			// crashed before it saved its position. Nothing twice.
+			writeJSON(w, http.StatusOK, v1IngestAnswer{Duplicate: true, SyncEnd: stored.String()})
+			return nil
+		}
+		if (have && stored.Less(rng.start)) || (!have && (engine.StreamPos{}).Less(rng.start)) {
+			// A gap: the client believes more is stored than is (a server
+			// restored from an older copy, another server under the same
+			// URL). Say where to resume rather than store it short.
+			writeJSON(w, http.StatusConflict, v1IngestAnswer{SyncEnd: stored.String()})
+			return nil
+		}
+		meta = map[string]string{v1MetaSyncOrigin: rng.origin, v1MetaSyncEnd: rng.end.String()}
+	}
+	if e := v.writers.writeBatch(rw, b, meta); e != nil {
 		return e
 	}
-	writeJSON(w, http.StatusOK, map[string]int{"points": len(b.points)})
+	ans := v1IngestAnswer{Points: len(b.points)}
+	if rng != nil {
+		ans.SyncEnd = rng.end.String()
+	}
+	writeJSON(w, http.StatusOK, ans)
 	return nil
 }
 
+// v1IngestAnswer is ingest's 200 body: the points stored and, for a
+// request with a range, the end of the stream the server has stored.
+type v1IngestAnswer struct {
+	Points    int    `json:"points"`
+	Duplicate bool   `json:"duplicate,omitempty"`
+	SyncEnd   string `json:"sync_end,omitempty"`
+}
+
+// The writer's meta that remembers how far a client's stream is stored.
+const (
+	v1MetaSyncOrigin = "sync_origin"
+	v1MetaSyncEnd    = "sync_end"
+)
+
+// v1Range is an ingest's X-Goodseed-Stream and X-Goodseed-Range.
+type v1Range struct {
+	origin     string
+	start, end engine.StreamPos
+}
+
+// v1ParseRange reads the range headers; nil without them.
+func v1ParseRange(r *http.Request) (*v1Range, *apiError) {
+	origin, rs := r.Header.Get(v1HeaderStream), r.Header.Get(v1HeaderRange)
+	if origin == "" && rs == "" {
+		return nil, nil
+	}
+	a, b, ok := strings.Cut(rs, "-")
+	start, err1 := engine.ParseStreamPos(a)
+	end, err2 := engine.ParseStreamPos(b)
+	switch {
+	case origin == "" || len(origin) > 128:
+		return nil, v1BadRequest("%s must name the stream (1 to 128 bytes) with %s", v1HeaderStream, v1HeaderRange)
+	case !ok || err1 != nil || err2 != nil:
+		return nil, v1BadRequest("%s %s is not start-end, each seq.offset", v1HeaderRange, v1Quote(rs))
+	case end.Less(start):
+		return nil, v1BadRequest("%s %s ends before it starts", v1HeaderRange, v1Quote(rs))
+	}
+	return &v1Range{origin: origin, start: start, end: end}, nil
+}
+
+// v1SyncEnd is the end of origin's stream the writer has stored.
+func v1SyncEnd(st *engine.Store, origin string) (engine.StreamPos, bool) {
+	o, ok := st.Meta(v1MetaSyncOrigin)
+	if !ok || o.Val != origin {
+		return engine.StreamPos{}, false
+	}
+	e, ok := st.Meta(v1MetaSyncEnd)
+	if !ok {
+		return engine.StreamPos{}, false
+	}
+	p, err := engine.ParseStreamPos(e.Val)
+	return p, err == nil
+}
+
 // writeBatch checks every point of b against the run, then writes them and
-// flushes. A batch that fails a check writes nothing (400).
-func (p *writerPool) writeBatch(rw *runWriter, b *ingestBatch) *apiError {
+// meta, and flushes. A batch that fails a check writes nothing (400).
+func (p *writerPool) writeBatch(rw *runWriter, b *ingestBatch, meta map[string]string) *apiError {
 	st := rw.store
 	// Each path used, the kind its points give it (0: unused).
 	kinds := make([]engine.FieldKind, len(b.paths))
@@ -141,6 +224,22 @@ func (p *writerPool) writeBatch(rw *runWriter, b *ingestBatch) *apiError {
 		}
 		if err != nil {
 			return p.writeError(rw, fmt.Errorf("point %d: %w", i, err))
+		}
+	}
+	if err := st.Flush(); err != nil {
+		return p.writeError(rw, err)
+	}
+	if len(meta) == 0 {
+		return nil
+	}
+	// The stored end only after the points: a flush may cut its records
+	// into several blocks (control records first), so one flush could
+	// persist the end without every point. A crash between the two
+	// flushes leaves the points without the end; the resend stores them
+	// again, which reads the same (a step's last write wins).
+	for _, k := range slices.Sorted(maps.Keys(meta)) {
+		if err := st.SetMeta(k, meta[k]); err != nil {
+			return p.writeError(rw, err)
 		}
 	}
 	if err := st.Flush(); err != nil {

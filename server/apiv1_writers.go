@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/goodseed/goodseed-go/engine"
+	"github.com/goodseed/goodseed-go/internal/vfs"
 )
 
 // writerIdleTimeout is how long a run's writer stays open without a
@@ -39,16 +40,21 @@ type v1NewRunInfo struct {
 // and removal (gone) happens under pool.mu.
 type writerPool struct {
 	mu      sync.Mutex
-	runs    map[string]*runWriter // by run directory
+	runs    map[writerKey]*runWriter
 	closed  bool
 	reaping bool          // the idle reaper goroutine runs
 	stop    chan struct{} // closed by close: stops the reaper
 	wg      sync.WaitGroup
 }
 
-// runWriter is one run's open store.
+// writerKey names one writer of one run: the primary (writer "") or a
+// writer a client names in X-Goodseed-Writer (a synced rank).
+type writerKey struct{ dir, writer string }
+
+// runWriter is one writer's open store of a run.
 type runWriter struct {
-	dir string
+	dir    string
+	writer string // "" for the run's primary writer
 
 	mu     sync.Mutex
 	store  *engine.Store            // nil until opened, and once closed
@@ -60,23 +66,25 @@ type runWriter struct {
 }
 
 func newWriterPool() *writerPool {
-	return &writerPool{runs: map[string]*runWriter{}, stop: make(chan struct{})}
+	return &writerPool{runs: map[writerKey]*runWriter{}, stop: make(chan struct{})}
 }
 
 var v1ErrClosing = &apiError{http.StatusServiceUnavailable, "Server.Closing", "Server is shutting down", "retry later"}
 
-// get returns dir's entry with its mutex held and counted in refs.
-func (p *writerPool) get(dir string) (*runWriter, *apiError) {
+// get returns the entry of writer in dir with its mutex held and counted
+// in refs.
+func (p *writerPool) get(dir, writer string) (*runWriter, *apiError) {
+	k := writerKey{dir, writer}
 	for {
 		p.mu.Lock()
 		if p.closed {
 			p.mu.Unlock()
 			return nil, v1ErrClosing
 		}
-		w := p.runs[dir]
+		w := p.runs[k]
 		if w == nil {
-			w = &runWriter{dir: dir}
-			p.runs[dir] = w
+			w = &runWriter{dir: dir, writer: writer}
+			p.runs[k] = w
 		}
 		w.refs++
 		p.mu.Unlock()
@@ -101,23 +109,41 @@ func (p *writerPool) release(w *runWriter) {
 	w.lastUse = time.Now()
 	if w.store == nil && w.refs == 0 && !w.gone {
 		w.gone = true
-		delete(p.runs, w.dir)
+		delete(p.runs, writerKey{w.dir, w.writer})
 	}
 	p.mu.Unlock()
 	w.mu.Unlock()
 }
 
-// acquire returns the open writer of the run in dir, opening it (resume)
-// when needed: 404 when there is no run, 409 when another process holds it.
+// acquire returns the open primary writer of the run in dir, opening it
+// (resume) when needed: 404 when there is no run, 409 when another process
+// holds it.
 func (p *writerPool) acquire(dir string, ref runRef) (*runWriter, *apiError) {
-	w, e := p.get(dir)
+	return p.acquireAs(dir, ref, "")
+}
+
+// acquireAs is acquire for the writer a request names (X-Goodseed-Writer:
+// a rank a client syncs): "" is the primary writer; any other name is
+// claimed (engine.ClaimWriter) and joined as its own stream, created on
+// first use, so the server keeps a run's writers apart as the client's
+// disk does. The run must exist (POST runs made it).
+func (p *writerPool) acquireAs(dir string, ref runRef, writer string) (*runWriter, *apiError) {
+	if writer != "" {
+		if err := engine.ValidateWriterName(writer); err != nil {
+			return nil, v1BadRequest("%s: %v", v1HeaderWriter, err)
+		}
+		if !v1HoldsSegments(dir) {
+			return nil, v1RunNotFound(ref)
+		}
+	}
+	w, e := p.get(dir, writer)
 	if e != nil {
 		return nil, e
 	}
 	if w.store != nil {
 		return w, nil
 	}
-	st, err := engine.Open(dir, engine.Options{})
+	st, err := p.open(dir, ref, writer)
 	if err != nil {
 		p.release(w)
 		return nil, v1OpenError(ref, err)
@@ -125,6 +151,31 @@ func (p *writerPool) acquire(dir string, ref runRef) (*runWriter, *apiError) {
 	w.store, w.fields = st, map[string]*engine.Field{}
 	p.opened()
 	return w, nil
+}
+
+// open opens writer's store of the run in dir. A named writer records its
+// name, and running until a status says otherwise, as run.Join does.
+func (p *writerPool) open(dir string, ref runRef, writer string) (*engine.Store, error) {
+	if writer == "" {
+		return engine.Open(dir, engine.Options{})
+	}
+	id, err := engine.ClaimWriter(vfs.Default, dir, ref.runID, writer)
+	if err != nil {
+		return nil, err
+	}
+	st, err := engine.Join(dir, ref.runID, engine.Options{WriterID: id})
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := st.Meta(v1MetaWriterName); !ok {
+		err = errors.Join(st.SetMeta(v1MetaWriterName, writer), st.SetMeta(v1MetaWriterStatus, v1StateRunning),
+			st.SetMeta(v1MetaWriterStartedAt, v1MetaTime(time.Now())), st.Flush())
+		if err != nil {
+			_ = st.Close()
+			return nil, err
+		}
+	}
+	return st, nil
 }
 
 // v1OpenError maps an engine open error to an answer.
@@ -147,7 +198,7 @@ func v1OpenError(ref runRef, err error) *apiError {
 // sys/ fields; created says whether it did. A run that exists is left as
 // it is, open or not (a retry, a resume or a read-only client).
 func (p *writerPool) create(dir string, info v1NewRunInfo) (created bool, _ *apiError) {
-	w, e := p.get(dir)
+	w, e := p.get(dir, "")
 	if e != nil {
 		return false, e
 	}
@@ -235,7 +286,7 @@ func (p *writerPool) opened() {
 			break
 		}
 		lru.gone = true
-		delete(p.runs, lru.dir)
+		delete(p.runs, writerKey{lru.dir, lru.writer})
 		victims = append(victims, lru)
 	}
 	p.mu.Unlock()
@@ -258,10 +309,10 @@ func (p *writerPool) reap() {
 		cutoff := time.Now().Add(-writerIdleTimeout)
 		p.mu.Lock()
 		var victims []*runWriter
-		for dir, w := range p.runs {
+		for k, w := range p.runs {
 			if w.refs == 0 && w.lastUse.Before(cutoff) {
 				w.gone = true
-				delete(p.runs, dir)
+				delete(p.runs, k)
 				victims = append(victims, w)
 			}
 		}
@@ -303,9 +354,9 @@ func (p *writerPool) close() error {
 	}
 	p.closed = true
 	all := make([]*runWriter, 0, len(p.runs))
-	for dir, w := range p.runs {
+	for k, w := range p.runs {
 		w.gone = true
-		delete(p.runs, dir)
+		delete(p.runs, k)
 		all = append(all, w)
 	}
 	p.mu.Unlock()
