@@ -83,6 +83,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/goodseed/goodseed-go/engine"
+	"github.com/goodseed/goodseed-go/internal/pyform"
 	"github.com/goodseed/goodseed-go/run"
 )
 
@@ -385,14 +386,14 @@ func (v *apiV1) createRun(w http.ResponseWriter, r *http.Request, g keyGrant) *a
 		info.name = *body.ExperimentName
 	}
 	if body.CreatedAt != nil && *body.CreatedAt != "" {
-		t, err := v1ParsePyTime(*body.CreatedAt)
+		t, err := pyform.ParseTime(*body.CreatedAt)
 		if err != nil {
 			return v1BadRequest("created_at: %v", err)
 		}
 		info.created = t
 	}
 	if body.ModifiedAt != nil && *body.ModifiedAt != "" {
-		t, err := v1ParsePyTime(*body.ModifiedAt)
+		t, err := pyform.ParseTime(*body.ModifiedAt)
 		if err != nil {
 			return v1BadRequest("modified_at: %v", err)
 		}

@@ -22,6 +22,8 @@ import (
 	"unicode/utf16"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/goodseed/goodseed-go/internal/pyform"
 )
 
 // v1PyStr is json.dumps of a str (ensure_ascii=True).
@@ -67,7 +69,7 @@ func v1PyFloat(f float64) string {
 	case math.IsInf(f, -1):
 		return "-Infinity"
 	}
-	return v1PyFloatRepr(f)
+	return pyform.FormatFloat(f)
 }
 
 // v1PyMetricPoint is _serialize_point(p, "metric") in JSON mode.

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/goodseed/goodseed-go/engine"
+	"github.com/goodseed/goodseed-go/internal/pyform"
 	"github.com/goodseed/goodseed-go/internal/vfs"
 	"github.com/goodseed/goodseed-go/run"
 	"github.com/goodseed/goodseed-go/series"
@@ -227,8 +228,8 @@ func (v *apiV1) getRun(w http.ResponseWriter, r *http.Request, g keyGrant) *apiE
 	for _, path := range slices.Sorted(maps.Keys(cfgs)) {
 		c := cfgs[path]
 		out.Configs = append(out.Configs, v1ConfigJSON{
-			Path: path, TypeTag: c.Value.Type.String(), Value: v1PyValue(c.Value),
-			UpdatedAt: v1PyISOTime(time.UnixMilli(c.TimeMs)),
+			Path: path, TypeTag: c.Value.Type.String(), Value: pyform.Format(c.Value),
+			UpdatedAt: pyform.FormatTime(time.UnixMilli(c.TimeMs)),
 		})
 	}
 	writeJSON(w, http.StatusOK, out)

@@ -1,4 +1,4 @@
-package server
+package pyform
 
 import (
 	"math"
@@ -12,7 +12,7 @@ import (
 	"github.com/goodseed/goodseed-go/engine"
 )
 
-func TestV1ParseConfigValue(t *testing.T) {
+func TestParse(t *testing.T) {
 	ts := func(s string) engine.Value {
 		tm, err := time.Parse(time.RFC3339Nano, s)
 		require.NoError(t, err)
@@ -43,11 +43,11 @@ func TestV1ParseConfigValue(t *testing.T) {
 		{"string_set", `[]`, engine.StringSet()}, {"string_set", `["b", "a", "b"]`, engine.StringSet("a", "b")},
 		{"string_set", `["\u00e9"]`, engine.StringSet("é")},
 	} {
-		got, err := v1ParseConfigValue(tc.tag, tc.in)
+		got, err := Parse(tc.tag, tc.in)
 		require.NoError(t, err, "%s %q", tc.tag, tc.in)
 		require.True(t, tc.want.Equal(got), "%s %q: want %v, got %v", tc.tag, tc.in, tc.want, got)
 	}
-	nan, err := v1ParseConfigValue("float", "nan")
+	nan, err := Parse("float", "nan")
 	require.NoError(t, err)
 	require.True(t, math.IsNaN(nan.Float))
 
@@ -59,14 +59,14 @@ func TestV1ParseConfigValue(t *testing.T) {
 		{"string_set", ""}, {"string_set", "a"}, {"string_set", `[1]`}, {"string_set", `{"a": 1}`}, {"string_set", `["a"`},
 		{"list", "[]"}, {"", "x"}, {"Int", "1"},
 	} {
-		_, err := v1ParseConfigValue(tc[0], tc[1])
+		_, err := Parse(tc[0], tc[1])
 		require.Error(t, err, "%s %q", tc[0], tc[1])
 	}
 }
 
-// TestV1PyFloatRepr checks Python's repr(float) on values whose repr is
+// TestFormatFloat checks Python's repr(float) on values whose repr is
 // known from CPython, and that every repr reads back exactly.
-func TestV1PyFloatRepr(t *testing.T) {
+func TestFormatFloat(t *testing.T) {
 	for f, want := range map[float64]string{
 		0.1: "0.1", 1: "1.0", 100: "100.0", 2.5: "2.5", -2.5: "-2.5", 1e-5: "1e-05", 1.5e-7: "1.5e-07",
 		0.0001: "0.0001", 0.00012: "0.00012", 1e15: "1000000000000000.0", 1e16: "1e+16", 1.5e16: "1.5e+16",
@@ -74,23 +74,23 @@ func TestV1PyFloatRepr(t *testing.T) {
 		0.30000000000000004: "0.30000000000000004", 1e22: "1e+22", 9999999999999998: "9999999999999998.0",
 		math.Inf(1): "inf", math.Inf(-1): "-inf", 0: "0.0",
 	} {
-		require.Equal(t, want, v1PyFloatRepr(f), "%v", f)
+		require.Equal(t, want, FormatFloat(f), "%v", f)
 	}
-	require.Equal(t, "-0.0", v1PyFloatRepr(math.Copysign(0, -1)))
-	require.Equal(t, "nan", v1PyFloatRepr(math.NaN()))
+	require.Equal(t, "-0.0", FormatFloat(math.Copysign(0, -1)))
+	require.Equal(t, "nan", FormatFloat(math.NaN()))
 	rng := rand.New(rand.NewPCG(3, 4))
 	for range 10000 {
 		f := math.Float64frombits(rng.Uint64())
 		if math.IsNaN(f) {
 			continue
 		}
-		back, err := strconv.ParseFloat(v1PyFloatRepr(f), 64)
+		back, err := strconv.ParseFloat(FormatFloat(f), 64)
 		require.NoError(t, err)
 		require.Equal(t, math.Float64bits(f), math.Float64bits(back), "%v", f)
 	}
 }
 
-func TestV1PyValueRendering(t *testing.T) {
+func TestFormat(t *testing.T) {
 	tm := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
 	for _, tc := range []struct {
 		v    engine.Value
@@ -105,9 +105,9 @@ func TestV1PyValueRendering(t *testing.T) {
 		{engine.StringSet(), "[]"}, {engine.StringSet("b", "a", "<é>"), `["<é>", "a", "b"]`},
 		{engine.StringSet(`q"`, "\n"), `["\n", "q\""]`},
 	} {
-		require.Equal(t, tc.want, v1PyValue(tc.v))
+		require.Equal(t, tc.want, Format(tc.v))
 		// And it parses back to the same value.
-		back, err := v1ParseConfigValue(tc.v.Type.String(), tc.want)
+		back, err := Parse(tc.v.Type.String(), tc.want)
 		require.NoError(t, err, tc.want)
 		require.True(t, tc.v.Equal(back), "%s: %v", tc.want, back)
 	}
