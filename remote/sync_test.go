@@ -220,7 +220,9 @@ func requireSameRun(t *testing.T, localDir, serverDir string) {
 	}
 }
 
-func serverRunDir(home, id string) string { return filepath.Join(home, "projects", "ws", "p", "runs", id) }
+func serverRunDir(home, id string) string {
+	return filepath.Join(home, "projects", "ws", "p", "runs", id)
+}
 
 // TestSyncTwoWritersEqualAndIncremental: a run two ranks wrote, synced,
 // reads on the server as it reads locally, point for point; a second sync
