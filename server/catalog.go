@@ -62,6 +62,8 @@ var errCatNoRun = errors.New("server: no such run")
 type RunSummary struct {
 	Project string
 	RunID   string
+	// Dir is the run's directory.
+	Dir string
 	// Name is the display name (meta "name"); "" when none.
 	Name string
 	// Created and Closed are the run's meta created_at and closed_at
@@ -600,7 +602,7 @@ func (c *catalog) updateLocked(e *catEntry, l catListing, wantReader bool) {
 	if sr == nil {
 		rd, err := engine.OpenReader(e.dir, nil)
 		if err != nil {
-			e.sum = RunSummary{Project: e.key.project, RunID: e.key.id, Err: err, LastModified: catNewest(st)}
+			e.sum = RunSummary{Project: e.key.project, RunID: e.key.id, Dir: e.dir, Err: err, LastModified: catNewest(st)}
 			e.stamp, e.dirNs, e.listNs, e.loaded, e.enc = st, l.dirNs, l.listNs, true, nil
 			return
 		}
@@ -608,6 +610,7 @@ func (c *catalog) updateLocked(e *catEntry, l catListing, wantReader bool) {
 	}
 	if changed {
 		e.sum = catSummarize(e.key, sr.rd)
+		e.sum.Dir = e.dir
 		e.sum.LastModified = catNewest(st)
 		e.stamp, e.dirNs, e.listNs, e.loaded, e.enc = st, l.dirNs, l.listNs, true, nil
 	}
