@@ -394,6 +394,9 @@ func (s *Store) Err() error {
 // Dir returns the run directory.
 func (s *Store) Dir() string { return s.dir }
 
+// WriterID returns the id of this store's segment stream.
+func (s *Store) WriterID() uint32 { return s.opts.WriterID }
+
 // RunID returns the run id recorded in the segments.
 func (s *Store) RunID() string { return s.runID }
 

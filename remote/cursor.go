@@ -52,8 +52,8 @@ func cursorFileName(server string, w uint32) string {
 	return fmt.Sprintf("sync-%s-%08x.cursor", serverKey(server), w)
 }
 
-func lockFileName(server string) string {
-	return fmt.Sprintf("sync-%s.lock", serverKey(server))
+func lockFileName(server string, w uint32) string {
+	return fmt.Sprintf("sync-%s-%08x.lock", serverKey(server), w)
 }
 
 // A cursor file is one line: the JSON, a space, its xxh64 in hex. A file

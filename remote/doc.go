@@ -44,8 +44,9 @@
 // run id, writer, origin, position, last posted status, points
 // acknowledged, refusals) and its xxh64 in hex. It is replaced by
 // write, fsync, rename and directory fsync; a file that does not verify
-// is ignored and the server asked instead. sync-<server>.lock keeps two
-// syncers of one server off one run.
+// is ignored and the server asked instead. sync-<server>-<writer>.lock
+// keeps two syncers of one server off one stream; each rank's process
+// ships its own writer while `goodseed sync` may ship the rest.
 //
 // # Refusals
 //

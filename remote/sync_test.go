@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -47,6 +48,13 @@ type testServer struct {
 
 func newTestServer(t *testing.T, home string) *testServer {
 	t.Helper()
+	return newTestServerAt(t, home, "")
+}
+
+// newTestServerAt is newTestServer listening on addr ("": any port), so
+// a restarted server answers at the URL its clients know.
+func newTestServerAt(t *testing.T, home, addr string) *testServer {
+	t.Helper()
 	if home == "" {
 		home = t.TempDir()
 	}
@@ -54,7 +62,7 @@ func newTestServer(t *testing.T, home string) *testServer {
 	require.NoError(t, err)
 	s := &testServer{t: t, home: home, srv: srv}
 	inner := srv.Handler()
-	s.ts = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.ts = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.requests.Add(1)
 		s.mu.Lock()
 		fail := s.fail > 0
@@ -97,6 +105,13 @@ func newTestServer(t *testing.T, home string) *testServer {
 		w.WriteHeader(rec.Code)
 		_, _ = w.Write(rec.Body.Bytes())
 	}))
+	if addr != "" {
+		ln, err := net.Listen("tcp", addr)
+		require.NoError(t, err)
+		s.ts.Listener.Close()
+		s.ts.Listener = ln
+	}
+	s.ts.Start()
 	t.Cleanup(s.close)
 	return s
 }

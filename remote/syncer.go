@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,6 +31,9 @@ type Options struct {
 	BatchPoints, BatchBytes int
 	// Progress, when set, hears each acknowledged batch.
 	Progress func(Progress)
+	// Writers, when not nil, limits a syncer to these writers' streams:
+	// a process ships its own writer, the other ranks theirs.
+	Writers []uint32
 }
 
 // Progress is how far one writer's stream of a run is shipped.
@@ -77,10 +81,11 @@ type Report struct {
 	// were not shipped.
 	Refused []Refusal
 	Damage  []error
-	// Writers counts the streams shipped; Done says every writer's stream
-	// is shipped to its end and no writer is live.
-	Writers int
-	Done    bool
+	// Writers counts the streams shipped; CaughtUp says each is shipped
+	// to the end the pass saw; Done says that and no writer is live (for
+	// Options.Writers: none of those).
+	Writers        int
+	CaughtUp, Done bool
 }
 
 // Add sums two reports of one run.
@@ -94,7 +99,7 @@ func (r *Report) Add(o Report) {
 	r.Rewound += o.Rewound
 	r.Refused = append(r.Refused, o.Refused...)
 	r.Damage = append(r.Damage, o.Damage...)
-	r.Writers, r.Done = o.Writers, o.Done
+	r.Writers, r.CaughtUp, r.Done = o.Writers, o.CaughtUp, o.Done
 }
 
 // runInfo is what a run's meta says of it.
@@ -104,21 +109,53 @@ type runInfo struct {
 	createdAt                    time.Time
 }
 
-// SyncRun ships what the run in dir holds now, every writer, and returns
-// what it sent. An error leaves every acknowledged batch recorded: the
-// next call goes on from there.
+// SyncRun ships what the run in dir holds now, every writer (or those of
+// Options.Writers), and returns what it sent. An error leaves every
+// acknowledged batch recorded: the next call goes on from there.
 func (s *Syncer) SyncRun(ctx context.Context, dir string) (Report, error) {
-	var rep Report
-	unlock, err := s.lock(dir)
+	rs, err := s.Open(dir)
 	if err != nil {
-		return rep, err
+		return Report{}, err
 	}
-	defer unlock()
+	defer rs.Close()
+	return rs.Pass(ctx)
+}
+
+// RunSync ships one run pass after pass over one reader, which each pass
+// refreshes: a live run costs what it wrote since the last pass, not a
+// reopen. Not safe for concurrent use.
+type RunSync struct {
+	s     *Syncer
+	dir   string
+	rd    *engine.Reader
+	fresh bool // rd was just opened: the first pass need not refresh it
+}
+
+// Open returns a RunSync of the run in dir. It fails with an error
+// matching engine.ErrNotFound while the run has nothing on disk yet.
+func (s *Syncer) Open(dir string) (*RunSync, error) {
 	rd, err := engine.OpenReader(dir, s.fsys)
 	if err != nil {
-		return rep, err
+		return nil, err
 	}
-	defer rd.Close()
+	return &RunSync{s: s, dir: dir, rd: rd, fresh: true}, nil
+}
+
+// Close releases the reader.
+func (rs *RunSync) Close() error { return rs.rd.Close() }
+
+// Pass ships what the run holds now, as SyncRun does. A writer another
+// syncer ships to this server right now is left to it (not caught up);
+// when every writer is, Pass is ErrBusy.
+func (rs *RunSync) Pass(ctx context.Context) (Report, error) {
+	var rep Report
+	s, dir, rd := rs.s, rs.dir, rs.rd
+	if !rs.fresh {
+		if err := rd.Refresh(); err != nil {
+			return rep, err
+		}
+	}
+	rs.fresh = false
 	info, err := s.runInfo(ctx, rd)
 	if err != nil {
 		return rep, err
@@ -135,26 +172,48 @@ func (s *Syncer) SyncRun(ctx context.Context, dir string) (Report, error) {
 		return rep, err
 	}
 	names := map[uint32]string{}
-	anyLive := false
+	live := map[uint32]bool{}
 	for _, w := range writers {
 		names[w.ID] = w.Name
-		anyLive = anyLive || w.Live
+		live[w.ID] = w.Live
 	}
-	done := !anyLive
+	caughtUp, busy := true, 0
 	for _, w := range rd.StreamWriters() {
+		if s.o.Writers != nil && !slices.Contains(s.o.Writers, w) {
+			continue
+		}
 		name := names[w]
 		if w != 1 && name == "" {
 			return rep, fmt.Errorf("remote: run %s: writer %08x has no readable claim, so the server cannot name it", info.id, w)
 		}
-		ws := &writerSync{s: s, rep: &rep, dir: dir, rd: rd, w: w, name: name, remoteID: remoteID, info: info}
-		caughtUp, err := ws.ship(ctx)
+		unlock, err := s.lock(dir, w)
+		if errors.Is(err, ErrBusy) {
+			busy++
+			caughtUp = false
+			continue
+		}
 		if err != nil {
 			return rep, err
 		}
-		done = done && caughtUp
+		ws := &writerSync{s: s, rep: &rep, dir: dir, rd: rd, w: w, name: name, remoteID: remoteID, info: info}
+		up, err := ws.ship(ctx)
+		unlock()
+		if err != nil {
+			return rep, err
+		}
+		caughtUp = caughtUp && up
 		rep.Writers++
 	}
-	rep.Done = done
+	if busy > 0 && rep.Writers == 0 {
+		return rep, fmt.Errorf("%w: %s", ErrBusy, dir)
+	}
+	rep.CaughtUp = caughtUp
+	rep.Done = caughtUp
+	for w, l := range live {
+		if l && (s.o.Writers == nil || slices.Contains(s.o.Writers, w)) {
+			rep.Done = false
+		}
+	}
 	return rep, nil
 }
 
@@ -165,8 +224,21 @@ func (s *Syncer) SyncRun(ctx context.Context, dir string) (Report, error) {
 func (s *Syncer) Follow(ctx context.Context, dir string, poll time.Duration) (Report, error) {
 	var total Report
 	var last error
+	var rs *RunSync
+	defer func() {
+		if rs != nil {
+			rs.Close()
+		}
+	}()
 	for {
-		rep, err := s.SyncRun(ctx, dir)
+		var rep Report
+		var err error
+		if rs == nil {
+			rs, err = s.Open(dir)
+		}
+		if rs != nil {
+			rep, err = rs.Pass(ctx)
+		}
 		total.Add(rep)
 		last = err
 		if err == nil && rep.Done {
@@ -195,13 +267,13 @@ func isPermanent(err error) bool {
 	return errors.As(err, &ae) && (ae.Status == 401 || ae.Status == 403 || ae.Status == 404)
 }
 
-// lock takes the run's sync lock for this server, so two syncers never
+// lock takes writer w's sync lock for this server, so two syncers never
 // race on one cursor.
-func (s *Syncer) lock(dir string) (func(), error) {
-	l, err := s.fsys.Lock(filepath.Join(dir, lockFileName(s.c.URL())))
+func (s *Syncer) lock(dir string, w uint32) (func(), error) {
+	l, err := s.fsys.Lock(filepath.Join(dir, lockFileName(s.c.URL(), w)))
 	if err != nil {
 		if errors.Is(err, vfs.ErrLocked) {
-			return nil, fmt.Errorf("%w: %s", ErrBusy, dir)
+			return nil, fmt.Errorf("%w: %s writer %08x", ErrBusy, dir, w)
 		}
 		return nil, fmt.Errorf("remote: lock %s: %w", dir, err)
 	}
@@ -559,14 +631,17 @@ func streamBytes(dir string, w uint32, pos engine.StreamPos) (done, total int64)
 
 // Pending is what of the run in dir a server has not acknowledged, by the
 // cursors: bytes of segments past them (every byte when a writer has no
-// cursor).
-func Pending(dir, serverURL string) (int64, error) {
-	writers, err := engine.Writers(nil, dir)
+// cursor). Writers, when given, limit it to those writers' streams.
+func Pending(dir, serverURL string, writers ...uint32) (int64, error) {
+	all, err := engine.Writers(nil, dir)
 	if err != nil {
 		return 0, err
 	}
 	var pending int64
-	for _, w := range writers {
+	for _, w := range all {
+		if len(writers) > 0 && !slices.Contains(writers, w.ID) {
+			continue
+		}
 		var pos engine.StreamPos
 		if c, err := readCursor(vfs.Default, dir, serverURL, w.ID); err == nil {
 			pos, _ = c.pos()

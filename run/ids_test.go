@@ -228,7 +228,7 @@ func TestCandidateID(t *testing.T) {
 // a fresh directory, which it returns.
 func clearGoodseedEnv(t *testing.T) string {
 	t.Helper()
-	for _, k := range []string{EnvHome, EnvProject, EnvRunID, EnvStorage} {
+	for _, k := range []string{EnvHome, EnvProject, EnvRunID, EnvStorage, "GOODSEED_API_URL", "GOODSEED_API_KEY"} {
 		t.Setenv(k, "")
 	}
 	home := t.TempDir()
@@ -337,7 +337,7 @@ func TestResolve(t *testing.T) {
 		require.Equal(t, filepath.Join(home, "projects", "ws", "p", "runs", "id"), r.runDir("id"))
 	})
 
-	for _, mode := range []string{"cloud", "bogus", "LOCAL", " local"} {
+	for _, mode := range []string{"bogus", "LOCAL", " local", "Cloud"} {
 		t.Run("storage env "+mode, func(t *testing.T) {
 			clearGoodseedEnv(t)
 			t.Setenv(EnvStorage, mode)
@@ -346,10 +346,24 @@ func TestResolve(t *testing.T) {
 		})
 	}
 
-	t.Run("storage option cloud", func(t *testing.T) {
+	t.Run("storage cloud needs a server and a key", func(t *testing.T) {
 		clearGoodseedEnv(t)
 		_, err := resolve(Options{Home: t.TempDir(), Storage: "cloud"})
-		require.ErrorIs(t, err, ErrUnsupportedStorage)
+		require.ErrorIs(t, err, ErrNoRemote)
+		require.ErrorContains(t, err, "GOODSEED_API_URL")
+		_, err = resolve(Options{Home: t.TempDir(), Storage: "cloud", Remote: RemoteOptions{URL: "http://127.0.0.1:1"}})
+		require.ErrorIs(t, err, ErrNoRemote)
+		require.ErrorContains(t, err, "GOODSEED_API_KEY")
+		_, err = resolve(Options{Home: t.TempDir(), Storage: "cloud", Remote: RemoteOptions{URL: "ftp://x", Key: "k"}})
+		require.ErrorIs(t, err, ErrNoRemote)
+		t.Setenv(EnvStorage, "cloud")
+		t.Setenv("GOODSEED_API_URL", "http://127.0.0.1:1/")
+		t.Setenv("GOODSEED_API_KEY", "k")
+		r, err := resolve(Options{Home: t.TempDir()})
+		require.NoError(t, err)
+		require.Equal(t, StorageCloud, r.Storage)
+		require.Equal(t, "http://127.0.0.1:1/", r.Remote.URL)
+		require.Equal(t, 60*time.Second, r.Remote.CloseTimeout)
 	})
 
 	t.Run("storage env local", func(t *testing.T) {

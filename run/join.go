@@ -98,6 +98,7 @@ func Join(runID string, opts Options) (*Run, error) {
 		r.Close()
 		return nil, fmt.Errorf("run %s: start monitoring: %w", runID, err)
 	}
+	r.startUpload()
 	return r, nil
 }
 

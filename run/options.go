@@ -17,7 +17,7 @@ const (
 	EnvProject = "GOODSEED_PROJECT" // project; default "default"
 	EnvRunID   = "GOODSEED_RUN_ID"  // run id of a new run
 	EnvWriter  = "GOODSEED_WRITER"  // writer name for Join
-	EnvStorage = "GOODSEED_STORAGE" // "local" or "disabled"
+	EnvStorage = "GOODSEED_STORAGE" // "local", "cloud" or "disabled"
 )
 
 // DefaultProject is the project of a run that names none.
@@ -30,6 +30,14 @@ type Storage string
 const (
 	// StorageLocal keeps the run in a directory on this machine. The default.
 	StorageLocal Storage = "local"
+	// StorageCloud is StorageLocal plus a background upload of the run to
+	// a tracking server's /api/v1 (Options.Remote; env GOODSEED_API_URL
+	// and GOODSEED_API_KEY), as GoodSeed's storage="cloud". The run
+	// directory is the queue: the uploader reads the run's own segments
+	// and keeps how far the server acknowledged them in a cursor file
+	// there, so a crash, a resume, a server restart or an outage neither
+	// loses nor repeats a point. Log never waits for the network.
+	StorageCloud Storage = "cloud"
 	// StorageDisabled makes every write a no-op: nothing touches the disk
 	// and reads fail with ErrDisabled. For dry runs and tests of training
 	// code.
@@ -57,9 +65,12 @@ type Options struct {
 	Home string
 	// LogDir, when set, places the run in <LogDir>/<RunID> instead.
 	LogDir string
-	// Storage is StorageLocal or StorageDisabled. Default: env
-	// GOODSEED_STORAGE, else local.
+	// Storage is StorageLocal, StorageCloud or StorageDisabled. Default:
+	// env GOODSEED_STORAGE, else local. OpenReadOnly reads a cloud run's
+	// local copy.
 	Storage Storage
+	// Remote is the server of a StorageCloud run.
+	Remote RemoteOptions
 	// Git controls the source_code/ fields.
 	Git GitOptions
 	// Monitoring switches console, hardware and panic monitoring.
@@ -70,8 +81,11 @@ type Options struct {
 	// derives one from torchrun's and SLURM's variables. New and Resume
 	// ignore it: they are the run's primary writer.
 	Writer string
-	// Quiet stops the "Goodseed run: <id>" lines on stderr.
+	// Quiet stops the "Goodseed run: <id>" lines and the run's other
+	// notices (recovery, upload trouble).
 	Quiet bool
+	// Notices is where those lines go; default os.Stderr.
+	Notices io.Writer
 	// Engine tunes the storage engine (flush interval, buffer sizes, ...).
 	// The zero value is the engine's documented default.
 	Engine engine.Options
@@ -118,14 +132,21 @@ func resolve(o Options) (resolved, error) {
 	case "":
 		o.Storage = StorageLocal
 	case StorageLocal, StorageDisabled:
+	case StorageCloud:
+		if err := o.Remote.resolve(); err != nil {
+			return resolved{}, err
+		}
 	default:
-		return resolved{}, fmt.Errorf("%w: %q; use %q or %q", ErrUnsupportedStorage, o.Storage, StorageLocal, StorageDisabled)
+		return resolved{}, fmt.Errorf("%w: %q; use %q, %q or %q", ErrUnsupportedStorage, o.Storage, StorageLocal, StorageCloud, StorageDisabled)
 	}
 	if err := ValidateName(o.Name); err != nil {
 		return resolved{}, err
 	}
 	if o.Git.Timeout <= 0 {
 		o.Git.Timeout = 5 * time.Second
+	}
+	if o.stderr == nil {
+		o.stderr = o.Notices
 	}
 	if o.stderr == nil {
 		o.stderr = os.Stderr

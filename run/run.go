@@ -78,6 +78,8 @@ type Run struct {
 
 	mon *monitor // nil when monitoring is off or the run does not write
 
+	up *uploader // StorageCloud: ships this writer to the server
+
 	failMu      sync.Mutex
 	failReason  string
 	failedStack []byte // stack of the panic that ended the run
@@ -135,6 +137,7 @@ func New(opts Options) (*Run, error) {
 		r.discard()
 		return nil, fmt.Errorf("run %s: start monitoring: %w", id, err)
 	}
+	r.startUpload()
 	return r, nil
 }
 
@@ -261,6 +264,7 @@ func Resume(runID string, opts Options) (*Run, error) {
 		r.Close()
 		return nil, fmt.Errorf("run %s: start monitoring: %w", runID, err)
 	}
+	r.startUpload()
 	return r, nil
 }
 
@@ -282,8 +286,10 @@ func describeRecovery(rep engine.RecoveryReport) string {
 // damaged, and series reads return what verifies with an error matching
 // ErrCorrupt.
 func OpenReadOnly(runID string, opts Options) (*Run, error) {
-	if opts.Storage == "" {
-		opts.Storage = StorageLocal // GOODSEED_STORAGE=disabled is for writers
+	if opts.Storage == "" || opts.Storage == StorageCloud {
+		// GOODSEED_STORAGE=disabled is for writers; a cloud run reads its
+		// local copy.
+		opts.Storage = StorageLocal
 	}
 	opts.Quiet = true
 	o, err := resolve(opts)
@@ -407,6 +413,9 @@ func (r *Run) close(st Status, reason string) error {
 			record = r.recordWriterClose
 		}
 		err = joinOnce(err, record(st, reason, time.Now()), r.store.Close())
+		if r.up != nil {
+			r.up.finish() // the status ships too
+		}
 		r.readMu.Lock()
 		if r.reader != nil { // opened by a read of this run
 			err = joinOnce(err, r.reader.Close())
