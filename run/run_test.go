@@ -143,7 +143,8 @@ func TestHostileNamesWriteNothing(t *testing.T) {
 		{"bidi name", func(o *Options) { o.Name = "safe\u202Eexe.txt" }, ErrInvalidName},
 		{"control name", func(o *Options) { o.Name = "a\nb" }, ErrInvalidName},
 		{"long name", func(o *Options) { o.Name = strings.Repeat("é", MaxNameChars+1) }, ErrInvalidName},
-		{"cloud storage", func(o *Options) { o.Storage = "cloud" }, ErrUnsupportedStorage},
+		{"cloud storage without a server", func(o *Options) { o.Storage = "cloud" }, ErrNoRemote},
+		{"unknown storage", func(o *Options) { o.Storage = "s3" }, ErrUnsupportedStorage},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
