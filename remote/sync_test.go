@@ -29,7 +29,7 @@ const testKey = "sync-test-key"
 // testServer is our server on a loopback port, behind a handler that
 // counts what it stores and injects the faults a network has.
 type testServer struct {
-	t    *testing.T
+	t    testing.TB
 	home string
 	srv  *server.Server
 	ts   *httptest.Server
@@ -46,14 +46,14 @@ type testServer struct {
 	requests   atomic.Int64
 }
 
-func newTestServer(t *testing.T, home string) *testServer {
+func newTestServer(t testing.TB, home string) *testServer {
 	t.Helper()
 	return newTestServerAt(t, home, "")
 }
 
 // newTestServerAt is newTestServer listening on addr ("": any port), so
 // a restarted server answers at the URL its clients know.
-func newTestServerAt(t *testing.T, home, addr string) *testServer {
+func newTestServerAt(t testing.TB, home, addr string) *testServer {
 	t.Helper()
 	if home == "" {
 		home = t.TempDir()
