@@ -352,7 +352,7 @@ func (c *checker) checkStream(w uint32, segs []segFile, onDisk map[string]bool) 
 	if err := c.readIndex(segs); err != nil {
 		return err
 	}
-	c.fields = &fieldMap{byPath: make(map[string]uint32)}
+	c.fields = &fieldMap{byKey: make(map[FieldKey]uint32)}
 	if c.knownSt != nil {
 		c.fields.known = c.knownSt.fields
 		if c.known == nil {
@@ -1261,7 +1261,7 @@ type fieldMap struct {
 	known  []FieldInfo       // the index snapshot's dictionary; may be nil
 	ids    []int64           // source id → resolved id; -1: lost
 	fields []FieldInfo       // the resolved dictionary, dense
-	byPath map[string]uint32 // resolved id by path
+	byKey  map[FieldKey]uint32 // resolved id by path and kind
 }
 
 // resolution is what fieldMap.resolve made of one record.
@@ -1299,9 +1299,9 @@ func (m *fieldMap) resolve(r Record) resolution {
 			return out
 		}
 		out.defs, out.holes = m.fill(s)
-		if id, ok := m.byPath[r.Path]; ok {
+		if id, ok := m.byKey[FieldKey{r.Path, r.FieldKind}]; ok {
 			m.ids = append(m.ids, -1)
-			out.drop, out.problem = true, fmt.Sprintf("path %q defined twice (ids %d and %d)", r.Path, m.fields[id].ID, s)
+			out.drop, out.problem = true, fmt.Sprintf("%s field %q defined twice (ids %d and %d)", r.FieldKind, r.Path, m.fields[id].ID, s)
 			return out
 		}
 		out.rec.Field = m.add(r.Path, r.FieldKind)
@@ -1342,7 +1342,7 @@ func (m *fieldMap) fill(end int64) (defs []FieldInfo, holes int) {
 		j := len(m.ids)
 		if j < len(m.known) {
 			k := m.known[j]
-			if _, dup := m.byPath[k.Path]; !dup {
+			if _, dup := m.byKey[FieldKey{k.Path, k.Kind}]; !dup {
 				id := m.add(k.Path, k.Kind)
 				m.ids = append(m.ids, int64(id))
 				defs = append(defs, m.fields[id])
@@ -1358,6 +1358,6 @@ func (m *fieldMap) fill(end int64) (defs []FieldInfo, holes int) {
 func (m *fieldMap) add(path string, kind FieldKind) uint32 {
 	id := uint32(len(m.fields))
 	m.fields = append(m.fields, FieldInfo{ID: id, Path: path, Kind: kind})
-	m.byPath[path] = id
+	m.byKey[FieldKey{path, kind}] = id
 	return id
 }

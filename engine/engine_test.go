@@ -106,7 +106,7 @@ func TestRoundTrip(t *testing.T) {
 		}
 		require.Equal(t, "finished", r.Meta()["status"].Val)
 		require.Equal(t, "test-run", r.RunID())
-		sum, ok := r.Summary("train/loss")
+		sum, ok := r.Summary("train/loss", KindMetric)
 		require.True(t, ok)
 		require.EqualValues(t, len(specialFloats), sum.Count)
 		require.Equal(t, float64(len(specialFloats)-1), sum.LastStep)
@@ -140,7 +140,7 @@ func TestResumeLastWriteWins(t *testing.T) {
 	require.True(t, s.Recovery().Clean())
 	f, err = s.Field("loss", KindMetric)
 	require.NoError(t, err)
-	sum, ok := s.Summary("loss")
+	sum, ok := s.Summary("loss", KindMetric)
 	require.True(t, ok)
 	require.Equal(t, 999.0, sum.LastStep)
 	// Overwrite every tenth step, out of order, and extend.
@@ -203,7 +203,7 @@ func TestLockAndLiveReader(t *testing.T) {
 }
 
 func TestMisuse(t *testing.T) {
-	s, _ := newRun(t, Options{})
+	s, _ := newRun(t, Options{OneKindPerPath: true})
 	m, err := s.Field("m", KindMetric)
 	require.NoError(t, err)
 	_, err = s.Field("m", KindString)
@@ -242,9 +242,9 @@ func TestValidatePath(t *testing.T) {
 		{"train/loss", true},
 		{"a", true},
 		{"ünïcode/路径", true},
-		{strings.Repeat("a", MaxPathBytes), true},
+		{strings.Repeat("a", MaxStrictPathBytes), true},
 		{"", false},
-		{strings.Repeat("a", MaxPathBytes+1), false},
+		{strings.Repeat("a", MaxStrictPathBytes+1), false},
 		{"/lead", false},
 		{"trail/", false},
 		{"a//b", false},
@@ -255,6 +255,23 @@ func TestValidatePath(t *testing.T) {
 		{"bad\xff", false},
 	} {
 		err := ValidatePath(tc.path)
+		if tc.ok {
+			require.NoError(t, err, "%q", tc.path)
+		} else {
+			require.ErrorIs(t, err, ErrInvalidPath, "%q", tc.path)
+		}
+	}
+	// What the engine stores (a server, for GoodSeed's client): anything
+	// non-empty of valid UTF-8 up to MaxPathBytes.
+	for _, tc := range []struct {
+		path string
+		ok   bool
+	}{
+		{"/lead", true}, {"trail/", true}, {"a//b", true}, {"nul\x00", true}, {"c1\u0085", true},
+		{strings.Repeat("a", MaxPathBytes), true},
+		{strings.Repeat("a", MaxPathBytes+1), false}, {"", false}, {"bad\xff", false},
+	} {
+		err := ValidateStoredPath(tc.path)
 		if tc.ok {
 			require.NoError(t, err, "%q", tc.path)
 		} else {

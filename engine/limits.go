@@ -13,9 +13,13 @@ const (
 	// MaxFields is the number of distinct paths one run may hold.
 	MaxFields = 1 << 24
 	// MaxPathBytes is the longest field path, in bytes of UTF-8.
-	MaxPathBytes = 1024
-	// MaxStringBytes is the longest string point or string config value.
-	MaxStringBytes = 1 << 20
+	MaxPathBytes = 64 << 10
+	// MaxStrictPathBytes is the longest path ValidatePath (the native
+	// API's rule) allows.
+	MaxStrictPathBytes = 1024
+	// MaxStringBytes is the longest string point or string config value:
+	// anything one 16 MiB request of GoodSeed's client can carry.
+	MaxStringBytes = 16 << 20
 	// MaxPointsPerSeries is the most points one series may be given
 	// (overwrites count).
 	MaxPointsPerSeries = 1 << 32
@@ -23,17 +27,34 @@ const (
 	MaxSetItems = 1 << 16
 )
 
-// ValidatePath checks a field path against the rules: 1 to MaxPathBytes
-// bytes of valid UTF-8, no control characters, no leading or trailing '/',
-// no empty segment ("a//b").
-func ValidatePath(path string) error {
+// ValidateStoredPath checks a path against what the engine can store: 1 to
+// MaxPathBytes bytes of valid UTF-8. Anything GoodSeed's client accepts
+// passes ("a//b", control characters, long paths): a server stores it as
+// sent.
+func ValidateStoredPath(path string) error {
 	switch {
 	case path == "":
 		return fmt.Errorf("%w: empty path", ErrInvalidPath)
 	case len(path) > MaxPathBytes:
 		return fmt.Errorf("%w: path is %d bytes, limit %d: %w", ErrInvalidPath, len(path), MaxPathBytes, ErrLimit)
 	case !utf8.ValidString(path):
-		return fmt.Errorf("%w: path %q is not valid UTF-8", ErrInvalidPath, path)
+		return fmt.Errorf("%w: path %+q is not valid UTF-8", ErrInvalidPath, path)
+	}
+	return nil
+}
+
+// ValidatePath checks a field path against the native API's rules
+// (Options.StrictPaths): 1 to MaxStrictPathBytes bytes of valid UTF-8, no
+// control characters, no leading or trailing '/', no empty segment
+// ("a//b").
+func ValidatePath(path string) error {
+	switch {
+	case path == "":
+		return fmt.Errorf("%w: empty path", ErrInvalidPath)
+	case len(path) > MaxStrictPathBytes:
+		return fmt.Errorf("%w: path is %d bytes, limit %d: %w", ErrInvalidPath, len(path), MaxStrictPathBytes, ErrLimit)
+	case !utf8.ValidString(path):
+		return fmt.Errorf("%w: path %+q is not valid UTF-8", ErrInvalidPath, path)
 	case path[0] == '/' || path[len(path)-1] == '/':
 		return fmt.Errorf("%w: path %q starts or ends with '/'", ErrInvalidPath, path)
 	case strings.Contains(path, "//"):
@@ -59,7 +80,14 @@ func validateString(what, s string) error {
 
 func validateValue(v Value) error {
 	switch v.Type {
-	case TypeNull, TypeBool, TypeInt, TypeFloat, TypeTime:
+	case TypeNull, TypeBool, TypeFloat, TypeTime:
+		return nil
+	case TypeInt:
+		if v.Str != "" {
+			if w, err := BigInt(v.Str); err != nil || w.Str == "" {
+				return fmt.Errorf("%w: int text %+q is not a decimal beyond int64 (use Int)", ErrInvalidValue, clip(v.Str))
+			}
+		}
 		return nil
 	case TypeString:
 		return validateString("config string", v.Str)

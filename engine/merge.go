@@ -10,17 +10,13 @@ import (
 // It is rebuilt from the streams at every open and refresh; the points
 // stay in the streams and are merged per read.
 type mergedView struct {
-	// fields: the first stream's with its ids, then paths only later
+	// fields: the first stream's with its ids, then fields only later
 	// streams hold, numbered on from there.
 	fields  []FieldInfo
-	byPath  map[string]int // path → position in fields
-	locals  [][]fieldRef   // by position: each stream's field at the path
+	byKey   map[FieldKey]int // path and kind → position in fields
+	locals  [][]fieldRef     // by position: each stream's field at the key
 	configs map[string]ConfigEntry
 	meta    map[string]MetaEntry
-	// conflicts holds, by path, a field that writers defined with two
-	// kinds: the first writer's kind is served, the rest reported.
-	conflict  map[string]error
-	conflicts []error
 }
 
 // fieldRef is one stream's field: the stream and its local id.
@@ -32,10 +28,9 @@ type fieldRef struct {
 // merge rebuilds r.merged from r.streams. r.mu held.
 func (r *Reader) merge() {
 	m := mergedView{
-		byPath:   map[string]int{},
-		configs:  map[string]ConfigEntry{},
-		meta:     map[string]MetaEntry{},
-		conflict: map[string]error{},
+		byKey:   map[FieldKey]int{},
+		configs: map[string]ConfigEntry{},
+		meta:    map[string]MetaEntry{},
 	}
 	type setBy struct {
 		w      uint32
@@ -50,7 +45,8 @@ func (r *Reader) merge() {
 	var nextID uint32
 	for si, st := range r.streams {
 		for _, f := range st.l.st.defined() {
-			i, ok := m.byPath[f.Path]
+			key := FieldKey{f.Path, f.Kind}
+			i, ok := m.byKey[key]
 			if !ok {
 				id := nextID
 				if si == 0 {
@@ -58,26 +54,14 @@ func (r *Reader) merge() {
 				}
 				nextID = max(nextID, id+1)
 				i = len(m.fields)
-				m.byPath[f.Path] = i
+				m.byKey[key] = i
 				m.fields = append(m.fields, FieldInfo{ID: id, Path: f.Path, Kind: f.Kind})
 				m.locals = append(m.locals, nil)
-			}
-			if k := m.fields[i].Kind; k != f.Kind {
-				if _, seen := m.conflict[f.Path]; !seen {
-					err := fmt.Errorf("%w: %q is a %s field in one writer's stream and a %s field in writer %d's: the %s is served, writer %d's is not",
-						ErrKindMismatch, f.Path, k, f.Kind, st.w, k, st.w)
-					m.conflict[f.Path] = err
-					m.conflicts = append(m.conflicts, err)
-				}
-				continue
 			}
 			m.locals[i] = append(m.locals[i], fieldRef{st: st, id: f.ID})
 		}
 		for id, c := range st.l.st.configs {
 			path := st.l.st.fields[id].Path
-			if i, ok := m.byPath[path]; !ok || m.fields[i].Kind != KindConfig {
-				continue // a conflict, reported above
-			}
 			cur, ok := m.configs[path]
 			switch {
 			case !ok:
@@ -110,26 +94,25 @@ func (r *Reader) merge() {
 	r.merged = m
 }
 
-// refs returns each stream's field at path.
-func (m *mergedView) refs(path string) []fieldRef {
-	i, ok := m.byPath[path]
+// refs returns each stream's field at path of kind.
+func (m *mergedView) refs(path string, kind FieldKind) []fieldRef {
+	i, ok := m.byKey[FieldKey{path, kind}]
 	if !ok {
 		return nil
 	}
 	return m.locals[i]
 }
 
-// lookup returns each stream's field at path, which must be of kind.
+// lookup returns each stream's field at path of kind: ErrNotFound if the
+// path holds no field, ErrKindMismatch if it holds only other kinds.
 func (m *mergedView) lookup(path string, kind FieldKind, dir string) ([]fieldRef, error) {
-	i, ok := m.byPath[path]
-	if !ok {
-		return nil, fmt.Errorf("%w: field %q in %s", ErrNotFound, path, dir)
+	if i, ok := m.byKey[FieldKey{path, kind}]; ok {
+		return m.locals[i], nil
 	}
-	if k := m.fields[i].Kind; k != kind {
-		return nil, fmt.Errorf("%w: %q is a %s field, not %s", ErrKindMismatch, path, k, kind)
+	for _, k := range fieldKinds {
+		if _, ok := m.byKey[FieldKey{path, k}]; ok {
+			return nil, fmt.Errorf("%w: %q is a %s field, not %s", ErrKindMismatch, path, k, kind)
+		}
 	}
-	return m.locals[i], nil
+	return nil, fmt.Errorf("%w: %s field %q in %s", ErrNotFound, kind, path, dir)
 }
-
-// conflictOf returns the kind conflict at path, nil if none.
-func (m *mergedView) conflictOf(path string) error { return m.conflict[path] }

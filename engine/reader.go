@@ -205,7 +205,7 @@ func (r *Reader) RunID() string {
 func (r *Reader) Report() RecoveryReport {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(r.streams) == 1 && len(r.foreign) == 0 && len(r.merged.conflicts) == 0 {
+	if len(r.streams) == 1 && len(r.foreign) == 0 {
 		return r.streams[0].l.report
 	}
 	var rep RecoveryReport
@@ -225,7 +225,6 @@ func (r *Reader) Report() RecoveryReport {
 	}
 	rep.IndexProblem = strings.Join(problems, "; ")
 	rep.Corruptions = append(rep.Corruptions, r.foreign...)
-	rep.Corruptions = append(rep.Corruptions, r.merged.conflicts...)
 	return rep
 }
 
@@ -292,11 +291,11 @@ func (r *Reader) Fields() []FieldInfo {
 	return slices.Clone(r.merged.fields)
 }
 
-// Lookup returns the field at path.
-func (r *Reader) Lookup(path string) (FieldInfo, bool) {
+// Lookup returns the field of kind at path.
+func (r *Reader) Lookup(path string, kind FieldKind) (FieldInfo, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	i, ok := r.merged.byPath[path]
+	i, ok := r.merged.byKey[FieldKey{path, kind}]
 	if !ok {
 		return FieldInfo{}, false
 	}
@@ -305,16 +304,16 @@ func (r *Reader) Lookup(path string) (FieldInfo, bool) {
 
 // Summary returns a series' summary: count, step range, last value.
 // Across writers Count adds up (an upper bound where they share steps).
-func (r *Reader) Summary(path string) (index.Summary, bool) {
+func (r *Reader) Summary(path string, kind FieldKind) (index.Summary, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.summaryLocked(path)
+	return r.summaryLocked(path, kind)
 }
 
-func (r *Reader) summaryLocked(path string) (index.Summary, bool) {
+func (r *Reader) summaryLocked(path string, kind FieldKind) (index.Summary, bool) {
 	var out index.Summary
 	found := false
-	for _, ref := range r.merged.refs(path) {
+	for _, ref := range r.merged.refs(path, kind) {
 		f, ok := ref.st.l.ix.Fields[ref.id]
 		if !ok {
 			continue
@@ -364,7 +363,7 @@ func (r *Reader) ReadMetric(path string, dst *series.MetricColumns) error {
 		dst.Reset()
 		return err
 	}
-	errs := []error{r.merged.conflictOf(path)}
+	var errs []error
 	if len(refs) == 1 {
 		errs = append(errs, refs[0].st.readMetric(r, refs[0].id, dst))
 		return errors.Join(errs...)
@@ -432,7 +431,7 @@ func (r *Reader) ReadString(path string, dst *series.StringColumns) error {
 		dst.Reset()
 		return err
 	}
-	errs := []error{r.merged.conflictOf(path)}
+	var errs []error
 	ws := make([]*series.StringColumns, len(refs))
 	for i, ref := range refs {
 		var chunks []*series.StringColumns
@@ -501,7 +500,7 @@ func (r *Reader) downsampleStream(path string, first, last, n int) (series.DownR
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	refs, err := r.merged.lookup(path, KindMetric, r.dir)
-	if err != nil || len(refs) != 1 || r.merged.conflictOf(path) != nil {
+	if err != nil || len(refs) != 1 {
 		return series.DownResult{}, false
 	}
 	st, id := refs[0].st, refs[0].id

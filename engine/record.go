@@ -121,7 +121,16 @@ func appendStrings(dst []byte, items []string) []byte {
 	return dst
 }
 
+// valueIntText is the on-disk type byte of an int beyond int64, stored
+// as its decimal text (Value.Str). Frozen.
+const valueIntText = 0x80 | byte(TypeInt)
+
 func appendValue(dst []byte, v Value) []byte {
+	if v.Type == TypeInt && v.Str != "" {
+		dst = append(dst, valueIntText)
+		dst = binary.AppendUvarint(dst, uint64(len(v.Str)))
+		return append(dst, v.Str...)
+	}
 	dst = append(dst, byte(v.Type))
 	switch v.Type {
 	case TypeBool:
@@ -235,7 +244,16 @@ func (d *recordDecoder) strings(what string) []string {
 }
 
 func (d *recordDecoder) value() Value {
-	v := Value{Type: ValueType(d.byte1("value type"))}
+	t := d.byte1("value type")
+	if t == valueIntText {
+		s := d.str("int text")
+		v, err := BigInt(s)
+		if err != nil || v.Str == "" { // an int64 is never stored as text
+			d.fail("int text")
+		}
+		return v
+	}
+	v := Value{Type: ValueType(t)}
 	switch v.Type {
 	case TypeNull:
 	case TypeBool:

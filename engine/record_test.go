@@ -23,6 +23,7 @@ func sampleRecords() []byte {
 	b = appendConfig(b, 1, -5, Float(math.NaN()))
 	b = appendConfig(b, 1, 0, Time(time.Unix(1, 5)))
 	b = appendConfig(b, 1, 0, Int(math.MinInt64))
+	b = appendConfig(b, 1, 0, Value{Type: TypeInt, Str: "-1180591620717411303424"})
 	b = appendConfig(b, 1, 0, Bool(true))
 	b = appendConfig(b, 1, 0, Null())
 	b = appendConfig(b, 1, 0, String("x"))
@@ -40,7 +41,7 @@ func TestRecordRoundTrip(t *testing.T) {
 		got = append(got, r)
 		b = rest
 	}
-	require.Len(t, got, 14)
+	require.Len(t, got, 15)
 	require.Equal(t, Record{Kind: RecFieldDef, Field: 2, FieldKind: KindString, Path: "monitoring/stdout"}, got[2])
 	require.Equal(t, []byte{1, 2, 3}, got[3].Chunk)
 	require.True(t, StringSet("b", "a").Equal(got[5].Value))
@@ -48,9 +49,10 @@ func TestRecordRoundTrip(t *testing.T) {
 	require.Equal(t, int64(-5), got[6].TimeMs)
 	require.True(t, got[7].Value.Time.Equal(time.Unix(1, 5)))
 	require.Equal(t, int64(math.MinInt64), got[8].Value.Int)
-	require.Equal(t, []string{"a", ""}, got[12].Items)
-	require.Equal(t, SetRemove, got[12].SetOp)
-	require.Equal(t, "running", got[13].Val)
+	require.Equal(t, Value{Type: TypeInt, Str: "-1180591620717411303424"}, got[9].Value, "an int past int64, exactly")
+	require.Equal(t, []string{"a", ""}, got[13].Items)
+	require.Equal(t, SetRemove, got[13].SetOp)
+	require.Equal(t, "running", got[14].Val)
 }
 
 func TestRecordTruncationAndGarbage(t *testing.T) {

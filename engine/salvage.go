@@ -188,7 +188,7 @@ func (s *salvager) use(w uint32) {
 	}
 	d := s.dicts[w]
 	if d == nil {
-		d = &salvageDict{st: newRunState(), fields: &fieldMap{byPath: make(map[string]uint32)}}
+		d = &salvageDict{st: newRunState(), fields: &fieldMap{byKey: make(map[FieldKey]uint32)}}
 		if k := s.c.known[w]; k != nil {
 			d.fields.known = k.fields
 		}
@@ -377,7 +377,7 @@ func (s *salvager) recoverStream(w uint32, served *runState) error {
 		if fi.Kind == 0 {
 			continue // a hole for the reader too
 		}
-		if _, ok := s.fields.byPath[fi.Path]; ok {
+		if _, ok := s.fields.byKey[FieldKey{fi.Path, fi.Kind}]; ok {
 			continue // defined (or refused) already
 		}
 		id := s.fields.add(fi.Path, fi.Kind)
@@ -391,8 +391,8 @@ func (s *salvager) recoverStream(w uint32, served *runState) error {
 	slices.Sort(ids)
 	for _, id := range ids {
 		want := served.configs[id]
-		dstID, ok := s.st.byPath[served.fields[id].Path]
-		if !ok || s.st.fields[dstID].Kind != KindConfig {
+		dstID, ok := s.st.byKey[FieldKey{served.fields[id].Path, KindConfig}]
+		if !ok {
 			continue
 		}
 		if got, ok := s.st.configs[dstID]; ok && got.TimeMs == want.TimeMs && got.Value.Equal(want.Value) {

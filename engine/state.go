@@ -12,6 +12,18 @@ type FieldInfo struct {
 	Kind FieldKind
 }
 
+// FieldKey names a field of a run: its path and its kind. One path may
+// hold a metric series, a string series and a config at once, as GoodSeed's
+// data model keeps the three apart.
+type FieldKey struct {
+	Path string
+	Kind FieldKind
+}
+
+// fieldKinds lists the kinds a path may hold, in the order readers that
+// take a path alone try them.
+var fieldKinds = [...]FieldKind{KindMetric, KindString, KindConfig}
+
 // ConfigEntry is a config's current value and when it was set.
 type ConfigEntry struct {
 	Value  Value
@@ -35,14 +47,14 @@ type MetaEntry struct {
 // usual. defined lists the dictionary without its holes.
 type runState struct {
 	fields  []FieldInfo // by id; ids are dense from 0, holes have Kind 0
-	byPath  map[string]uint32
+	byKey   map[FieldKey]uint32
 	configs map[uint32]ConfigEntry
 	meta    map[string]MetaEntry
 }
 
 func newRunState() *runState {
 	return &runState{
-		byPath:  make(map[string]uint32),
+		byKey:   make(map[FieldKey]uint32),
 		configs: make(map[uint32]ConfigEntry),
 		meta:    make(map[string]MetaEntry),
 	}
@@ -53,9 +65,10 @@ func newRunState() *runState {
 func (st *runState) apply(r *Record) error {
 	switch r.Kind {
 	case RecFieldDef:
-		if id, ok := st.byPath[r.Path]; ok {
+		key := FieldKey{r.Path, r.FieldKind}
+		if id, ok := st.byKey[key]; ok {
 			if id != r.Field {
-				return fmt.Errorf("%w: path %q defined twice (ids %d and %d)", ErrCorrupt, r.Path, id, r.Field)
+				return fmt.Errorf("%w: %s field %q defined twice (ids %d and %d)", ErrCorrupt, r.FieldKind, r.Path, id, r.Field)
 			}
 			return nil
 		}
@@ -76,7 +89,7 @@ func (st *runState) apply(r *Record) error {
 			}
 		}
 		st.fields[r.Field] = FieldInfo{ID: r.Field, Path: r.Path, Kind: r.FieldKind}
-		st.byPath[r.Path] = r.Field
+		st.byKey[key] = r.Field
 	case RecConfig:
 		if err := st.checkField(r.Field, KindConfig); err != nil {
 			return err
@@ -213,12 +226,12 @@ func (st *runState) restore(b []byte) error {
 func (st *runState) clone() *runState {
 	c := &runState{
 		fields:  slices.Clone(st.fields),
-		byPath:  make(map[string]uint32, len(st.byPath)),
+		byKey:   make(map[FieldKey]uint32, len(st.byKey)),
 		configs: make(map[uint32]ConfigEntry, len(st.configs)),
 		meta:    make(map[string]MetaEntry, len(st.meta)),
 	}
-	for k, v := range st.byPath {
-		c.byPath[k] = v
+	for k, v := range st.byKey {
+		c.byKey[k] = v
 	}
 	for k, v := range st.configs {
 		c.configs[k] = v

@@ -39,6 +39,15 @@ type Options struct {
 	// small, and grows fourfold each time it fills. Defaults 64 and 8192.
 	InitialChunkPoints int
 	MaxChunkPoints     int
+	// OneKindPerPath refuses a path for a kind while it holds a field of
+	// another (ErrKindMismatch): the native API's guard against a typo
+	// turning a metric into a second series. Off, a path holds up to one
+	// field of each kind, as GoodSeed's data model allows (a server
+	// storing what a client sent).
+	OneKindPerPath bool
+	// StrictPaths holds new paths to ValidatePath's rules instead of
+	// ValidateStoredPath's: no control characters, no empty segments.
+	StrictPaths bool
 }
 
 func (o Options) withDefaults() Options {
@@ -403,8 +412,9 @@ func (s *Store) RunID() string { return s.runID }
 // Recovery reports what opening the run found and cut.
 func (s *Store) Recovery() RecoveryReport { return s.recovery }
 
-// Field returns the handle for path, defining the field with kind on first
-// use. A path already defined with another kind is ErrKindMismatch.
+// Field returns the handle for path's field of kind, defining it on first
+// use. With OneKindPerPath, a path already holding another kind is
+// ErrKindMismatch.
 func (s *Store) Field(path string, kind FieldKind) (*Field, error) {
 	if kind != KindMetric && kind != KindString {
 		return nil, fmt.Errorf("engine: Field: kind %s has no points; use SetConfig", kind)
@@ -418,14 +428,21 @@ func (s *Store) fieldLocked(path string, kind FieldKind) (*Field, error) {
 	if err := s.stateErrIfNotOpen(); err != nil {
 		return nil, err
 	}
-	if id, ok := s.st.byPath[path]; ok {
-		f := s.handles[id]
-		if f.kind != kind {
-			return nil, fmt.Errorf("%w: %q is a %s field, not %s", ErrKindMismatch, path, f.kind, kind)
-		}
-		return f, nil
+	if id, ok := s.st.byKey[FieldKey{path, kind}]; ok {
+		return s.handles[id], nil
 	}
-	if err := ValidatePath(path); err != nil {
+	if s.opts.OneKindPerPath {
+		for _, k := range fieldKinds {
+			if _, ok := s.st.byKey[FieldKey{path, k}]; ok {
+				return nil, fmt.Errorf("%w: %q is a %s field, not %s", ErrKindMismatch, path, k, kind)
+			}
+		}
+	}
+	validate := ValidateStoredPath
+	if s.opts.StrictPaths {
+		validate = ValidatePath
+	}
+	if err := validate(path); err != nil {
 		return nil, err
 	}
 	if len(s.handles) >= MaxFields {
@@ -552,7 +569,7 @@ func (s *Store) backpressure() {
 func (s *Store) Config(path string) (ConfigEntry, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	id, ok := s.st.byPath[path]
+	id, ok := s.st.byKey[FieldKey{path, KindConfig}]
 	if !ok {
 		return ConfigEntry{}, false
 	}
@@ -568,11 +585,11 @@ func (s *Store) Meta(key string) (MetaEntry, bool) {
 	return m, ok
 }
 
-// Lookup returns the field defined at path.
-func (s *Store) Lookup(path string) (FieldInfo, bool) {
+// Lookup returns the field of kind defined at path.
+func (s *Store) Lookup(path string, kind FieldKind) (FieldInfo, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	id, ok := s.st.byPath[path]
+	id, ok := s.st.byKey[FieldKey{path, kind}]
 	if !ok {
 		return FieldInfo{}, false
 	}
@@ -589,9 +606,9 @@ func (s *Store) Fields() []FieldInfo {
 // Summary returns what the store has written of a series: count, step
 // range, last step and value. Points still in memory are not included
 // until the next flush.
-func (s *Store) Summary(path string) (index.Summary, bool) {
+func (s *Store) Summary(path string, kind FieldKind) (index.Summary, bool) {
 	s.mu.Lock()
-	id, ok := s.st.byPath[path]
+	id, ok := s.st.byKey[FieldKey{path, kind}]
 	s.mu.Unlock()
 	if !ok {
 		return index.Summary{}, false
@@ -823,20 +840,45 @@ func (s *Store) noteTime(lo, hi int64) {
 
 // addChunk encodes the first n points of buf as one chunk record.
 func (s *Store) addChunk(f *Field, buf *pointBuf, n int) error {
+	if f.kind == KindMetric {
+		return s.addChunkRange(f, buf, 0, n)
+	}
+	// A string chunk is cut at maxStringChunkBytes of text, so that a
+	// block of long strings stays far under segment.MaxRawBytes.
+	lo, size := 0, 0
+	for i := range n {
+		if i > lo && size+len(buf.texts[i]) > maxStringChunkBytes {
+			if err := s.addChunkRange(f, buf, lo, i); err != nil {
+				return err
+			}
+			lo, size = i, 0
+		}
+		size += len(buf.texts[i])
+	}
+	return s.addChunkRange(f, buf, lo, n)
+}
+
+// maxStringChunkBytes bounds the text of one string chunk; a longer
+// string is a chunk alone, and a block past the target holds it alone, so
+// a block's raw bytes stay near MaxStringBytes at most.
+const maxStringChunkBytes = 4 << 20
+
+// addChunkRange encodes points [lo, hi) of buf as one chunk record.
+func (s *Store) addChunkRange(f *Field, buf *pointBuf, lo, hi int) error {
 	var values []float64
 	if f.kind == KindMetric {
-		values = buf.values[:n]
+		values = buf.values[lo:hi]
 	}
-	sum, minT := summarize(f.kind, buf.steps[:n], values, buf.times[:n])
+	sum, minT := summarize(f.kind, buf.steps[lo:hi], values, buf.times[lo:hi])
 	maxT := sum.LastTimeMs
 	var kind RecordKind
 	if f.kind == KindMetric {
 		kind = RecMetricChunk
-		c := series.MetricColumns{Steps: buf.steps[:n], Values: buf.values[:n], TimesMs: buf.times[:n]}
+		c := series.MetricColumns{Steps: buf.steps[lo:hi], Values: buf.values[lo:hi], TimesMs: buf.times[lo:hi]}
 		s.chunk = series.AppendMetricChunk(s.chunk[:0], &c)
 	} else {
 		kind = RecStringChunk
-		c := series.StringColumns{Steps: buf.steps[:n], Values: buf.texts[:n], TimesMs: buf.times[:n]}
+		c := series.StringColumns{Steps: buf.steps[lo:hi], Values: buf.texts[lo:hi], TimesMs: buf.times[lo:hi]}
 		s.chunk = series.AppendStringChunk(s.chunk[:0], &c)
 	}
 	if s.rawRecs > 0 && len(s.raw)+len(s.chunk) > s.opts.BlockTargetBytes {

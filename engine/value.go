@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -59,8 +61,10 @@ func (t ValueType) String() string {
 
 // Value is a typed config value.
 type Value struct {
-	Type  ValueType
-	Bool  bool
+	Type ValueType
+	Bool bool
+	// Int is an int's value. An int beyond int64 (Python has no bound)
+	// has Int 0 and its exact decimal text in Str; see BigInt.
 	Int   int64
 	Float float64
 	Str   string
@@ -73,6 +77,54 @@ func Null() Value                 { return Value{Type: TypeNull} }
 func Bool(b bool) Value           { return Value{Type: TypeBool, Bool: b} }
 func Int(i int64) Value           { return Value{Type: TypeInt, Int: i} }
 func Float(f float64) Value       { return Value{Type: TypeFloat, Float: f} }
+
+// BigInt is an int given as decimal text: Int(i) when it is an int64
+// (strconv.ParseInt's forms), else, written as Python's str() writes it
+// (an optional '-', digits, no leading zero), kept exactly as its text.
+// Other text is ErrInvalidValue.
+func BigInt(dec string) (Value, error) {
+	if i, err := strconv.ParseInt(dec, 10, 64); err == nil {
+		return Int(i), nil
+	}
+	if !isDecimal(dec) {
+		return Value{}, fmt.Errorf("%w: int %+q is not a decimal integer", ErrInvalidValue, clip(dec))
+	}
+	return Value{Type: TypeInt, Str: dec}, nil
+}
+
+// isDecimal: '-'? then 1 to maxIntDigits digits, no leading zero.
+func isDecimal(s string) bool {
+	d := strings.TrimPrefix(s, "-")
+	if d == "" || len(d) > maxIntDigits || (d[0] == '0' && len(d) > 1) {
+		return false
+	}
+	for i := 0; i < len(d); i++ {
+		if d[i] < '0' || d[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// maxIntDigits bounds an int's text: Python's own default bound on int
+// to str conversion (sys.int_info.default_max_str_digits).
+const maxIntDigits = 4300
+
+// clip cuts s for an error message.
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
+}
+
+// IntText is an int's exact decimal text.
+func (v Value) IntText() string {
+	if v.Str != "" {
+		return v.Str
+	}
+	return strconv.FormatInt(v.Int, 10)
+}
 func String(s string) Value       { return Value{Type: TypeString, Str: s} }
 func Time(t time.Time) Value      { return Value{Type: TypeTime, Time: t.UTC()} }
 func StringSet(s ...string) Value { return Value{Type: TypeStringSet, Set: normSet(s)} }
@@ -92,7 +144,7 @@ func (v Value) Equal(w Value) bool {
 	case TypeBool:
 		return v.Bool == w.Bool
 	case TypeInt:
-		return v.Int == w.Int
+		return v.Int == w.Int && v.Str == w.Str
 	case TypeFloat:
 		return math.Float64bits(v.Float) == math.Float64bits(w.Float)
 	case TypeString:
@@ -114,7 +166,7 @@ func (v Value) String() string {
 		}
 		return "False"
 	case TypeInt:
-		return fmt.Sprint(v.Int)
+		return v.IntText()
 	case TypeFloat:
 		return fmt.Sprint(v.Float)
 	case TypeString:

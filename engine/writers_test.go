@@ -94,7 +94,7 @@ func TestWritersConcurrent(t *testing.T) {
 		require.Equal(t, Float(0.3), cfg["lr"].Value, when)
 		require.Equal(t, []string{"a", "b", "c"}, cfg["sys/tags"].Value.Set, when)
 		require.Equal(t, "two", r.Meta()["writer"].Val, when)
-		sum, ok := r.Summary("shared")
+		sum, ok := r.Summary("shared", KindMetric)
 		require.True(t, ok)
 		require.Equal(t, float64(59), sum.LastStep, when)
 		require.Equal(t, float64(3), sum.LastValue, when)
@@ -237,10 +237,9 @@ func TestClaimWriter(t *testing.T) {
 	require.ErrorIs(t, err, ErrExist)
 }
 
-// TestWritersKindConflict: two writers define one path with two kinds.
-// The first writer's is served and the other's reported on every read of
-// the path and in the report, never dropped in silence.
-func TestWritersKindConflict(t *testing.T) {
+// TestWritersKindsAtOnePath: two writers define one path with two kinds.
+// A field is keyed by path and kind, so both are served, each whole.
+func TestWritersKindsAtOnePath(t *testing.T) {
 	s1, dir := newRun(t, Options{})
 	s2, err := Join(dir, s1.RunID(), Options{WriterID: 2})
 	require.NoError(t, err)
@@ -254,12 +253,15 @@ func TestWritersKindConflict(t *testing.T) {
 	require.NoError(t, s2.Close())
 	r := openReader(t, dir)
 	var got series.MetricColumns
-	err = r.ReadMetric("x", &got)
-	require.ErrorIs(t, err, ErrKindMismatch)
+	require.NoError(t, r.ReadMetric("x", &got))
 	require.Equal(t, []float64{1}, got.Values)
-	require.False(t, r.Report().Clean())
+	require.True(t, r.Report().Clean())
 	var ss series.StringColumns
-	require.ErrorIs(t, r.ReadString("x", &ss), ErrKindMismatch)
+	require.NoError(t, r.ReadString("x", &ss))
+	require.Equal(t, []string{"one"}, ss.Values)
+	require.Len(t, r.Fields(), 2)
+	var none series.StringColumns
+	require.ErrorIs(t, r.ReadString("nope", &none), ErrNotFound)
 }
 
 // TestReaderSeesNewWriter: a reader opened before a writer joins sees its

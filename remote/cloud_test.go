@@ -299,9 +299,9 @@ func TestCloudChildKilled(t *testing.T) {
 			ts.fail, ts.drop = 3, 2
 			ts.mu.Unlock()
 		case 1: // the server restarts on its own disk
+			ts.close() // waits for requests in flight: their points count
 			s, _ := ts.counts()
 			stored += s
-			ts.close()
 			ts = newTestServerAt(t, serverHome, addr)
 		}
 		read(lines, 10+rng.IntN(40), time.Now().Add(60*time.Second))
@@ -312,9 +312,9 @@ func TestCloudChildKilled(t *testing.T) {
 	cmd, lines := launch()
 	require.True(t, read(lines, -1, time.Now().Add(120*time.Second)))
 	require.NoError(t, cmd.Wait(), "the last child closes its run")
+	ts.close()
 	s, _ := ts.counts()
 	stored += s
-	ts.close()
 
 	dir := filepath.Join(local, "projects", "ws", "p", "runs", "killed-cloud")
 	require.Equal(t, countPoints(t, dir), stored, "each point the run holds stored once at the server")

@@ -113,7 +113,7 @@ func (f *Field) Append(value float64) error {
 	if ef == nil {
 		return err
 	}
-	return f.r.wrap("append", f.path, ef.LogMetric(f.step(), value))
+	return f.r.wrap("append", f.path, ef.LogMetric(f.step(engine.KindMetric), value))
 }
 
 // AppendString is Append for a string series.
@@ -127,16 +127,16 @@ func (f *Field) AppendString(text string) error {
 	if ef == nil {
 		return err
 	}
-	return f.r.wrap("append string", f.path, ef.LogString(f.step(), text))
+	return f.r.wrap("append string", f.path, ef.LogString(f.step(engine.KindString), text))
 }
 
 const stepUnset = math.MinInt64
 
 // step claims the next Append step.
-func (f *Field) step() float64 {
+func (f *Field) step(kind engine.FieldKind) float64 {
 	if f.nextStep.Load() == stepUnset {
 		start := int64(0)
-		if sum, ok := f.r.store.Summary(f.path); ok && sum.Count > 0 {
+		if sum, ok := f.r.store.Summary(f.path, kind); ok && sum.Count > 0 {
 			start = int64(math.Floor(sum.MaxStep)) + 1
 		}
 		f.nextStep.CompareAndSwap(stepUnset, start)

@@ -193,7 +193,7 @@ func TestHostilePaths(t *testing.T) {
 	odd := []string{
 		" ", "  blank  ", "../../etc/passwd", "a/../../b", "..", ".", "%2e%2e/%2f", "C:\\Windows\\x",
 		"x\uff0fy", "\u2024\u2024/z", "\u202eevil\u202c", "zero\u200bwidth", "\ufeffbom", "日本語/損失", "😀/🚀",
-		strings.Repeat("q", engine.MaxPathBytes-2), // "s/" and "c/" make it the longest allowed
+		strings.Repeat("q", engine.MaxStrictPathBytes-2), // "s/" and "c/" make it the longest allowed
 	}
 	for i, p := range odd {
 		require.NoError(t, r.Field(p).Log(float64(i), float64(i)), "%q", p)
@@ -253,7 +253,7 @@ func TestHostileValuesRefused(t *testing.T) {
 	require.NoError(t, r.Flush())
 	before := tree(t, root)
 
-	big := strings.Repeat("x", 10<<20)
+	big := strings.Repeat("x", engine.MaxStringBytes+1)
 	tried := 0
 	justOver := strings.Repeat("y", engine.MaxStringBytes+1)
 	for _, tc := range []struct {
@@ -568,7 +568,7 @@ func TestRefusedFirstPointDefinesNothing(t *testing.T) {
 	opts.RunID = "first"
 	r, err := New(opts)
 	require.NoError(t, err)
-	big := strings.Repeat("x", 10<<20)
+	big := strings.Repeat("x", engine.MaxStringBytes+1)
 	for _, tc := range []struct {
 		name string
 		call func(f *Field) error

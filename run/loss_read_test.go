@@ -62,7 +62,7 @@ func writeLossRun(t *testing.T) (Options, string, []string, []lossBlock, map[flo
 
 	rd, err := engine.OpenReader(dir, nil)
 	require.NoError(t, err)
-	fi, ok := rd.Lookup(lossMetric)
+	fi, ok := rd.Lookup(lossMetric, engine.KindMetric)
 	require.True(t, ok)
 	require.NoError(t, rd.Close())
 

@@ -87,7 +87,9 @@ type Options struct {
 	// Notices is where those lines go; default os.Stderr.
 	Notices io.Writer
 	// Engine tunes the storage engine (flush interval, buffer sizes, ...).
-	// The zero value is the engine's documented default.
+	// The zero value is the engine's documented default. A run always sets
+	// OneKindPerPath and StrictPaths: through this API a path holds one
+	// kind, and paths follow engine.ValidatePath.
 	Engine engine.Options
 
 	stderr io.Writer // tests capture the banner lines
@@ -116,6 +118,7 @@ type resolved struct {
 }
 
 func resolve(o Options) (resolved, error) {
+	o.Engine.OneKindPerPath, o.Engine.StrictPaths = true, true
 	if o.Project == "" {
 		o.Project = os.Getenv(EnvProject)
 	}

@@ -62,8 +62,8 @@ func writePartialRun(t *testing.T) (Options, string, []partialBlock) {
 	rd, err := engine.OpenReader(dir, nil)
 	require.NoError(t, err)
 	ids := map[uint32]string{}
-	for _, p := range []string{partialMetric, partialStrings} {
-		fi, ok := rd.Lookup(p)
+	for p, k := range map[string]engine.FieldKind{partialMetric: engine.KindMetric, partialStrings: engine.KindString} {
+		fi, ok := rd.Lookup(p, k)
 		require.True(t, ok, p)
 		ids[fi.ID] = p
 	}

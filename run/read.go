@@ -117,18 +117,43 @@ func (r *Run) Refresh() error {
 
 // Exists reports whether path holds a config or a series.
 func (r *Run) Exists(path string) bool {
-	path = normPath(path)
+	lookup := r.store.Lookup
 	switch r.mode {
 	case modeWrite:
-		_, ok := r.store.Lookup(path)
-		return ok
 	case modeReadOnly:
 		r.readMu.Lock()
 		defer r.readMu.Unlock()
-		_, ok := r.reader.Lookup(path)
-		return ok
+		lookup = r.reader.Lookup
+	default:
+		return false
 	}
-	return false
+	if _, ok := lookupAny(lookup, path); ok {
+		return true
+	}
+	_, ok := lookupAny(lookup, normPath(path))
+	return ok
+}
+
+// readPath is the path a read names: as given when the run holds it (a
+// run a server stored for GoodSeed's client may hold "/x" or "a/"), else
+// without leading and trailing '/', as this API writes paths.
+func readPath(rd *engine.Reader, path string) string {
+	if _, ok := lookupAny(rd.Lookup, path); ok {
+		return path
+	}
+	return normPath(path)
+}
+
+// lookupAny returns path's field: its config, else its metric series,
+// else its string series. Through this API a path holds one kind; a run a
+// server stored for GoodSeed's client may hold all three at one path.
+func lookupAny(lookup func(string, engine.FieldKind) (engine.FieldInfo, bool), path string) (engine.FieldInfo, bool) {
+	for _, k := range [...]engine.FieldKind{engine.KindConfig, engine.KindMetric, engine.KindString} {
+		if fi, ok := lookup(path, k); ok {
+			return fi, true
+		}
+	}
+	return engine.FieldInfo{}, false
 }
 
 // Get returns the current value at path: a config's value, the value at
@@ -140,10 +165,10 @@ func (r *Run) Exists(path string) bool {
 // the file and offset of each damaged block; the value may then be older
 // than the one last logged.
 func (r *Run) Get(path string) (Value, error) {
-	path = normPath(path)
 	var v Value
 	err := r.withReader("get", func(rd *engine.Reader) error {
-		fi, ok := rd.Lookup(path)
+		path = readPath(rd, path)
+		fi, ok := lookupAny(rd.Lookup, path)
 		if !ok {
 			return fmt.Errorf("run %s: get %q: %w", r.id, path, ErrNotFound)
 		}
@@ -155,7 +180,7 @@ func (r *Run) Get(path string) (Value, error) {
 			}
 			v = c.Value
 		case engine.KindMetric:
-			s, ok := rd.Summary(path)
+			s, ok := rd.Summary(path, engine.KindMetric)
 			if !ok || s.Count == 0 {
 				return fmt.Errorf("run %s: get %q: %w: the series has no points", r.id, path, ErrNotFound)
 			}
@@ -184,9 +209,9 @@ func (r *Run) Get(path string) (Value, error) {
 // matching ErrCorrupt that names the file and offset of each damaged block:
 // a damaged block costs only its own points, never the whole series.
 func (r *Run) Metric(path string) ([]Point, error) {
-	path = normPath(path)
 	var c series.MetricColumns
 	err := r.withReader("read metric", func(rd *engine.Reader) error {
+		path = readPath(rd, path)
 		return r.readErr("read metric", path, rd.ReadMetric(path, &c))
 	})
 	if err != nil && c.Len() == 0 {
@@ -206,9 +231,9 @@ func (r *Run) Metric(path string) ([]Point, error) {
 // matching ErrCorrupt that names the file and offset of each damaged block,
 // as Metric does.
 func (r *Run) Strings(path string) ([]StringPoint, error) {
-	path = normPath(path)
 	var c series.StringColumns
 	err := r.withReader("read strings", func(rd *engine.Reader) error {
+		path = readPath(rd, path)
 		return r.readErr("read strings", path, rd.ReadString(path, &c))
 	})
 	if err != nil && c.Len() == 0 {

@@ -7,8 +7,9 @@ package server
 import (
 	"fmt"
 	"net/http"
+	"slices"
+	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/goodseed/goodseed-go/engine"
 	"github.com/goodseed/goodseed-go/internal/pyform"
@@ -18,7 +19,6 @@ import (
 // Limits of the Python client, enforced here too.
 const (
 	v1MaxConfigsPerRequest = 1000
-	v1MaxConfigValueChars  = 10000
 )
 
 type v1ConfigItem struct {
@@ -53,39 +53,32 @@ func (v *apiV1) postConfigs(w http.ResponseWriter, r *http.Request, g keyGrant) 
 	if len(body.Configs) > v1MaxConfigsPerRequest {
 		return v1BadRequest("%d configs in one request; at most %d are allowed", len(body.Configs), v1MaxConfigsPerRequest)
 	}
+	// Each item is parsed and stored on its own: one the run cannot take
+	// is refused alone (sys/refused, X-Goodseed-Refused), the rest stored.
+	var refused []v1Refusal
 	values := make([]engine.Value, len(body.Configs))
+	ok := make([]bool, len(body.Configs))
 	for i, c := range body.Configs {
 		val := ""
 		if c.Value != nil {
 			val = *c.Value
 		}
-		if n := utf8.RuneCountInString(val); n > v1MaxConfigValueChars {
-			return v1BadRequest("config %s: value of %d characters; at most %d are allowed", v1Quote(c.Path), n, v1MaxConfigValueChars)
-		}
-		if err := engine.ValidatePath(c.Path); err != nil {
-			return v1BadRequest("config %s: %v", v1Quote(c.Path), err)
-		}
+		var err error
 		switch {
 		case c.SetOp != "" && c.SetOp != "add" && c.SetOp != "remove":
-			return v1BadRequest("config %s: set_op must be add or remove, not %s", v1Quote(c.Path), v1Quote(c.SetOp))
+			err = fmt.Errorf("set_op must be add or remove, not %s", v1Quote(c.SetOp))
 		case c.SetOp != "" && c.TypeTag != "string_set":
-			return v1BadRequest("config %s: set_op takes a string_set, not %s", v1Quote(c.Path), v1Quote(c.TypeTag))
+			err = fmt.Errorf("set_op takes a string_set, not %s", v1Quote(c.TypeTag))
+		case c.Value == nil && c.TypeTag != "null":
+			err = fmt.Errorf("value is null for type %s", v1Quote(c.TypeTag))
+		default:
+			values[i], err = pyform.Parse(c.TypeTag, val)
 		}
-		if c.Value == nil && c.TypeTag != "null" {
-			return v1BadRequest("config %s: value is null for type %s", v1Quote(c.Path), v1Quote(c.TypeTag))
-		}
-		val2, err := pyform.Parse(c.TypeTag, val)
 		if err != nil {
-			return v1BadRequest("config %s: %v", v1Quote(c.Path), err)
+			refused = append(refused, v1Refusal{Item: i, Path: c.Path, Reason: err.Error()})
+			continue
 		}
-		if c.Path == run.PathName && val2.Type == engine.TypeString {
-			// It becomes the run's name (v1MirrorSysConfig): the rules of
-			// POST runs' experiment_name and of the run package apply.
-			if err := run.ValidateName(val2.Str); err != nil {
-				return v1BadRequest("config %s: %v", v1Quote(c.Path), err)
-			}
-		}
-		values[i] = val2
+		ok[i] = true
 	}
 	rw, e := v.writers.acquireAs(dir, ref, r.Header.Get(v1HeaderWriter))
 	if e != nil {
@@ -93,33 +86,39 @@ func (v *apiV1) postConfigs(w http.ResponseWriter, r *http.Request, g keyGrant) 
 	}
 	defer v.writers.release(rw)
 	st := rw.store
-	for _, c := range body.Configs {
-		if fi, ok := st.Lookup(c.Path); ok && fi.Kind != engine.KindConfig {
-			return v1BadRequest("config %s: the path is a %s series of this run", v1Quote(c.Path), fi.Kind)
-		}
-	}
 	now := time.Now().UnixMilli()
 	for i, c := range body.Configs {
+		if !ok[i] {
+			continue
+		}
 		at := now
 		if c.TimestampMs != nil {
 			at = *c.TimestampMs
 		}
+		var err error
 		if c.SetOp != "" {
 			op := engine.SetAdd
 			if c.SetOp == "remove" {
 				op = engine.SetRemove
 			}
-			if err := st.UpdateSetAt(c.Path, op, at, values[i].Set...); err != nil {
-				return v.writers.writeError(rw, fmt.Errorf("config %s: %w", c.Path, err))
-			}
-			continue
+			err = st.UpdateSetAt(c.Path, op, at, values[i].Set...)
+		} else if err = st.SetConfigAt(c.Path, values[i], at); err == nil {
+			err = v1MirrorSysConfig(st, c.Path, values[i])
 		}
-		if err := st.SetConfigAt(c.Path, values[i], at); err != nil {
-			return v.writers.writeError(rw, fmt.Errorf("config %s: %w", c.Path, err))
+		switch {
+		case err == nil:
+		case v1InputError(err):
+			refused = append(refused, v1Refusal{Item: i, Path: c.Path, Reason: err.Error()})
+		default:
+			return v.writers.writeError(rw, fmt.Errorf("config %s: %w", v1Quote(c.Path), err))
 		}
-		if err := v1MirrorSysConfig(st, c.Path, values[i]); err != nil {
-			return v.writers.writeError(rw, err)
-		}
+	}
+	slices.SortFunc(refused, func(a, b v1Refusal) int { return a.Item - b.Item })
+	if e := v.writers.recordRefusals(rw, "configs", refused); e != nil {
+		return e
+	}
+	if len(refused) > 0 {
+		w.Header().Set(v1HeaderRefused, strconv.Itoa(len(refused)))
 	}
 	if err := st.Flush(); err != nil {
 		return v.writers.writeError(rw, err)
@@ -138,6 +137,10 @@ func v1MirrorSysConfig(st *engine.Store, path string, v engine.Value) error {
 	}
 	switch {
 	case path == run.PathName:
+		if run.ValidateName(v.Str) != nil {
+			// Stored as the client sent it; the run keeps its name.
+			return nil
+		}
 		return st.SetMeta(v1MetaName, v.Str)
 	case path == run.PathState && v.Str == v1StateRunning:
 		return st.SetMeta(v1MetaStatus, v1StateRunning)

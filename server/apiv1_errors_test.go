@@ -1,9 +1,11 @@
 package server
 
 import (
+	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -11,6 +13,7 @@ import (
 
 	"github.com/goodseed/goodseed-go/engine"
 	"github.com/goodseed/goodseed-go/run"
+	"github.com/goodseed/goodseed-go/series"
 )
 
 // v1Snapshot is what the read API says of a run: its answer to GET run
@@ -24,8 +27,12 @@ func v1Snapshot(t *testing.T, h http.Handler, id string) string {
 	sb.Write(rec.Body.Bytes())
 	rec = v1Serve(h, "GET", "/api/v1/runs/"+id+"/paths", v1TestKey, nil, "", false)
 	require.Equal(t, http.StatusOK, rec.Code)
-	sb.Write(rec.Body.Bytes())
-	for _, p := range v1Decode[[]v1PathJSON](t, rec.Body.Bytes()) {
+	// Refusals recorded in sys/refused are not changes to what was stored.
+	paths := slices.DeleteFunc(v1Decode[[]v1PathJSON](t, rec.Body.Bytes()), func(p v1PathJSON) bool { return p.Path == v1PathRefused })
+	b, err := json.Marshal(paths)
+	require.NoError(t, err)
+	sb.Write(b)
+	for _, p := range paths {
 		route := "/data/metrics?path="
 		if p.Type == "string" {
 			route = "/data/strings?path="
@@ -53,13 +60,12 @@ func TestAPIv1BadRequestsChangeNothing(t *testing.T) {
 	require.Equal(t, http.StatusNoContent, rec.Code)
 	before := v1Snapshot(t, h, id)
 
-	long := strings.Repeat("é", v1MaxConfigValueChars+1)
 	var tooMany []string
 	for i := range v1MaxConfigsPerRequest + 1 {
 		tooMany = append(tooMany, v1PyConfig("k/"+strings.Repeat("x", i%7+1), "int", "1"))
 	}
-	good := v1PyMetricPoint("m", 2, 2, 2) // would be written if the rest were valid
-	pbText := func(path string) []byte { s := "t"; return v1PyProtoPoint(path, 1, 1, nil, &s) }
+	// Requests that are not well-formed as a whole: nothing in them can be
+	// told apart, so the whole request is 400 and nothing is stored.
 	for _, tc := range []struct {
 		name, target, ct string
 		body             []byte
@@ -69,30 +75,8 @@ func TestAPIv1BadRequestsChangeNothing(t *testing.T) {
 		{"json-no-value", ingest, "application/json", []byte(`{"points": [{"path": "m", "step": 1}]}`)},
 		{"protobuf-truncated", ingest, "application/protobuf", []byte{0x0a, 0x05, 0x0a}},
 		{"protobuf-wire-type", ingest, "application/protobuf", []byte{0x08, 0x01}},
-		{"text-to-metric", ingest, "application/json", v1PyIngestJSON([]string{good, v1PyStringPoint("m", 3, 3, "x")})},
-		{"number-to-string", ingest, "application/json", v1PyIngestJSON([]string{good, v1PyMetricPoint("s", 3, 3, 1)})},
-		{"text-to-config", ingest, "application/protobuf", append(pbText("q"), pbText("c")...)},
-		{"both-kinds-in-batch", ingest, "application/json", v1PyIngestJSON([]string{good, v1PyMetricPoint("n", 1, 1, 1), v1PyStringPoint("n", 2, 1, "x")})},
-		{"path-empty-segment", ingest, "application/json", v1PyIngestJSON([]string{good, v1PyMetricPoint("a//b", 1, 1, 1)})},
-		{"path-trailing-slash", ingest, "application/json", v1PyIngestJSON([]string{good, v1PyMetricPoint("a/", 1, 1, 1)})},
-		{"path-control-char", ingest, "application/json", v1PyIngestJSON([]string{good, v1PyMetricPoint("a\x01b", 1, 1, 1)})},
-		{"path-too-long", ingest, "application/json", v1PyIngestJSON([]string{good, v1PyMetricPoint(strings.Repeat("p", engine.MaxPathBytes+1), 1, 1, 1)})},
-		{"step-huge", ingest, "application/json", []byte(`{"points": [{"path": "m", "step": 1e999, "number": 1}]}`)},
 		{"configs-too-many", configs, "application/json", v1PyConfigsBody(tooMany)},
-		{"config-too-long", configs, "application/json", v1PyConfigsBody([]string{v1PyConfig("ok", "int", "2"), v1PyConfig("x", "str", long)})},
-		{"config-bad-int", configs, "application/json", v1PyConfigsBody([]string{v1PyConfig("ok", "int", "2"), v1PyConfig("x", "int", "1.5")})},
-		{"config-int-overflow", configs, "application/json", v1PyConfigsBody([]string{v1PyConfig("x", "int", "9223372036854775808")})},
-		{"config-bad-float", configs, "application/json", v1PyConfigsBody([]string{v1PyConfig("x", "float", "one")})},
-		{"config-bad-bool", configs, "application/json", v1PyConfigsBody([]string{v1PyConfig("x", "bool", "yes")})},
-		{"config-bad-null", configs, "application/json", v1PyConfigsBody([]string{v1PyConfig("x", "null", "0")})},
-		{"config-bad-datetime", configs, "application/json", v1PyConfigsBody([]string{v1PyConfig("x", "datetime", "yesterday")})},
-		{"config-bad-set", configs, "application/json", v1PyConfigsBody([]string{v1PyConfig("x", "string_set", `[1, 2]`)})},
-		{"config-truncated-set", configs, "application/json", v1PyConfigsBody([]string{v1PyConfig("x", "string_set", "[\"a\", \"b\n[truncated]")})},
-		{"config-unknown-tag", configs, "application/json", v1PyConfigsBody([]string{v1PyConfig("x", "complex", "1j")})},
-		{"config-null-value", configs, "application/json", []byte(`{"configs": [{"path": "x", "type_tag": "int", "value": null}]}`)},
 		{"config-value-number", configs, "application/json", []byte(`{"configs": [{"path": "x", "type_tag": "int", "value": 1}]}`)},
-		{"config-on-series", configs, "application/json", v1PyConfigsBody([]string{v1PyConfig("ok", "int", "2"), v1PyConfig("m", "int", "1")})},
-		{"config-bad-path", configs, "application/json", v1PyConfigsBody([]string{v1PyConfig("/x", "int", "1")})},
 		{"configs-malformed", configs, "application/json", []byte(`{"configs": {}}`)},
 		{"status-unknown", "/api/v1/runs/" + id + "/status", "application/json", []byte(`{"status": "done"}`)},
 		{"status-malformed", "/api/v1/runs/" + id + "/status", "application/json", []byte(`status=finished`)},
@@ -102,14 +86,112 @@ func TestAPIv1BadRequestsChangeNothing(t *testing.T) {
 		require.Equal(t, "Request.Invalid", v1ErrorCode(t, rec), tc.name)
 		require.Equal(t, before, v1Snapshot(t, h, id), "%s changed the run", tc.name)
 	}
-
-	// At the limits: accepted.
-	rec = v1Serve(h, "POST", configs, v1TestKey, v1PyConfigsBody([]string{
-		v1PyConfig("x", "str", strings.Repeat("é", v1MaxConfigValueChars)),
-	}), "application/json", false)
-	require.Equal(t, http.StatusNoContent, rec.Code, rec.Body.String())
 	rec = v1Serve(h, "POST", configs, v1TestKey, v1PyConfigsBody(tooMany[:v1MaxConfigsPerRequest]), "application/json", false)
 	require.Equal(t, http.StatusNoContent, rec.Code, rec.Body.String())
+}
+
+// TestAPIv1RefusesItemsAlone: what GoodSeed's client accepts is stored
+// as sent — a path holding a metric, a string series and a config, paths
+// with empty segments, control characters or 1,100 bytes, ints past
+// int64, long strings — and an item the run cannot take is refused alone:
+// its neighbours are stored, the answer says which and why, and the run
+// records it in sys/refused.
+func TestAPIv1RefusesItemsAlone(t *testing.T) {
+	home := t.TempDir()
+	s, err := New(Options{Home: home, APIv1: true, APIKeys: map[string][]string{v1TestKey: {"*"}}})
+	require.NoError(t, err)
+	defer s.Close()
+	h := s.Handler()
+	id := v1CreateRun(t, h, "ws", "p", "r")
+	ingest := "/api/v1/runs/" + id + "/ingest"
+	configs := "/api/v1/runs/" + id + "/configs"
+
+	long := strings.Repeat("p", 1100)
+	big := strings.Repeat("x", 2<<20)
+	tooLong := strings.Repeat("q", engine.MaxPathBytes+1)
+	rec := v1Serve(h, "POST", ingest, v1TestKey, v1PyIngestJSON([]string{
+		v1PyMetricPoint("m", 1, 1, 1),
+		v1PyStringPoint("m", 1, 1, "m as text"),
+		v1PyMetricPoint("a//b", 1, 1, 2),
+		v1PyMetricPoint("a/", 1, 1, 3),
+		v1PyMetricPoint("a\u0001b", 1, 1, 4),
+		v1PyMetricPoint(long, 1, 1, 5),
+		v1PyMetricPoint(tooLong, 1, 1, 6), // refused: past the engine's path limit
+		v1PyStringPoint("big", 1, 1, big),
+		v1PyMetricPoint("m", 2, 2, 8),
+	}), "application/json", false)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	ans := v1Decode[v1IngestAnswer](t, rec.Body.Bytes())
+	require.Equal(t, 8, ans.Points)
+	require.Equal(t, 1, ans.RefusedCount)
+	require.Len(t, ans.Refused, 1)
+	require.Equal(t, 6, ans.Refused[0].Item)
+	require.Contains(t, ans.Refused[0].Reason, "limit")
+	require.Equal(t, v1ClipPath(tooLong), ans.Refused[0].Path)
+
+	rec = v1Serve(h, "POST", configs, v1TestKey, v1PyConfigsBody([]string{
+		v1PyConfig("m", "int", "3"), // a config at a metric's path
+		v1PyConfig("huge", "int", "1180591620717411303424"),
+		v1PyConfig("neg", "int", "-1180591620717411303424"),
+		v1PyConfig("x//y", "str", strings.Repeat("é", 20000)),
+		v1PyConfig("bad", "int", "1.5"), // refused
+		v1PyConfig("ok", "bool", "True"),
+		v1PyConfig("unknown", "complex", "1j"), // refused
+	}), "application/json", false)
+	require.Equal(t, http.StatusNoContent, rec.Code, rec.Body.String())
+	require.Equal(t, "2", rec.Header().Get(v1HeaderRefused))
+
+	rd, err := engine.OpenReader(filepath.Join(home, "projects", "ws", "p", "runs", "r"), nil)
+	require.NoError(t, err)
+	defer rd.Close()
+	var mc series.MetricColumns
+	require.NoError(t, rd.ReadMetric("m", &mc))
+	require.Equal(t, []float64{1, 8}, mc.Values)
+	var sc series.StringColumns
+	require.NoError(t, rd.ReadString("m", &sc))
+	require.Equal(t, []string{"m as text"}, sc.Values)
+	for path, want := range map[string]float64{"a//b": 2, "a/": 3, "a\x01b": 4, long: 5} {
+		require.NoError(t, rd.ReadMetric(path, &mc), "%q", path)
+		require.Equal(t, []float64{want}, mc.Values, "%q", path)
+	}
+	require.NoError(t, rd.ReadString("big", &sc))
+	require.Equal(t, []string{big}, sc.Values)
+	cfg := rd.Configs()
+	require.True(t, cfg["m"].Value.Equal(engine.Int(3)))
+	require.Equal(t, "1180591620717411303424", cfg["huge"].Value.IntText())
+	require.Equal(t, engine.TypeInt, cfg["huge"].Value.Type)
+	require.Equal(t, "-1180591620717411303424", cfg["neg"].Value.IntText())
+	require.Equal(t, strings.Repeat("é", 20000), cfg["x//y"].Value.Str)
+	require.True(t, cfg["ok"].Value.Equal(engine.Bool(true)))
+	require.NotContains(t, cfg, "bad")
+	require.NotContains(t, cfg, "unknown")
+	_, ok := rd.Lookup(tooLong, engine.KindMetric)
+	require.False(t, ok)
+
+	// The run says what it did not store, and why.
+	require.NoError(t, rd.ReadString(v1PathRefused, &sc))
+	require.Len(t, sc.Values, 3)
+	var lines []map[string]any
+	for _, l := range sc.Values {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(l), &m), l)
+		lines = append(lines, m)
+	}
+	require.Equal(t, "ingest", lines[0]["request"])
+	require.EqualValues(t, 6, lines[0]["item"])
+	require.Equal(t, v1ClipPath(tooLong), lines[0]["path"])
+	require.Equal(t, "configs", lines[1]["request"])
+	require.Equal(t, "bad", lines[1]["path"])
+	require.Contains(t, lines[1]["reason"], "1.5")
+	require.Equal(t, "unknown", lines[2]["path"])
+	require.Equal(t, []float64{0, 1, 2}, sc.Steps)
+
+	// Read back over the API: each kind at "m" is served.
+	rec = v1Serve(h, "GET", "/api/v1/runs/"+id+"/data/strings?path=m", v1TestKey, nil, "", false)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	require.Contains(t, rec.Body.String(), "m as text")
+	rec = v1Serve(h, "GET", "/api/v1/runs/"+id+"/data/metrics?path=m", v1TestKey, nil, "", false)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
 }
 
 func TestAPIv1BadParameters(t *testing.T) {

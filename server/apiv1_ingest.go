@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math"
 	"mime"
 	"net/http"
 	"slices"
@@ -95,10 +94,11 @@ func (v *apiV1) ingest(w http.ResponseWriter, r *http.Request, g keyGrant) *apiE
 		}
 		meta = map[string]string{v1MetaSyncOrigin: rng.origin, v1MetaSyncEnd: rng.end.String()}
 	}
-	if e := v.writers.writeBatch(rw, b, meta); e != nil {
+	refused, e := v.writers.writeBatch(rw, b, meta)
+	if e != nil {
 		return e
 	}
-	ans := v1IngestAnswer{Points: len(b.points)}
+	ans := v1IngestAnswer{Points: len(b.points) - len(refused), Refused: v1ClipRefusals(refused), RefusedCount: len(refused)}
 	if rng != nil {
 		ans.SyncEnd = rng.end.String()
 	}
@@ -112,6 +112,10 @@ type v1IngestAnswer struct {
 	Points    int    `json:"points"`
 	Duplicate bool   `json:"duplicate,omitempty"`
 	SyncEnd   string `json:"sync_end,omitempty"`
+	// RefusedCount points were not stored; Refused lists the first of
+	// them (v1MaxListedRefusals) with why.
+	RefusedCount int         `json:"refused_count,omitempty"`
+	Refused      []v1Refusal `json:"refused,omitempty"`
 }
 
 // The writer's meta that remembers how far a client's stream is stored.
@@ -160,72 +164,76 @@ func v1SyncEnd(st *engine.Store, origin string) (engine.StreamPos, bool) {
 	return p, err == nil
 }
 
-// writeBatch checks every point of b against the run, then writes them and
-// meta, and flushes. A batch that fails a check writes nothing (400).
-func (p *writerPool) writeBatch(rw *runWriter, b *ingestBatch, meta map[string]string) *apiError {
-	st := rw.store
-	// Each path used, the kind its points give it (0: unused).
-	kinds := make([]engine.FieldKind, len(b.paths))
-	for i := range b.points {
-		pt := &b.points[i]
-		k := engine.KindMetric
-		if pt.isText {
-			k = engine.KindString
-			if len(pt.text) > engine.MaxStringBytes {
-				return v1BadRequest("point %d: text of %d bytes is over the limit of %d", i, len(pt.text), engine.MaxStringBytes)
-			}
-		}
-		if math.IsNaN(pt.step) || math.IsInf(pt.step, 0) {
-			return v1BadRequest("point %d: step must be a finite number", i)
-		}
-		switch kinds[pt.path] {
-		case 0:
-			kinds[pt.path] = k
-		case k:
-		default:
-			return v1BadRequest("point %d: path %s gets both numbers and texts in this batch", i, v1Quote(b.paths[pt.path]))
-		}
-	}
-	for i, k := range kinds {
-		if k == 0 {
-			continue
-		}
-		path := b.paths[i]
-		if err := engine.ValidatePath(path); err != nil {
-			return v1BadRequest("path %s: %v", v1Quote(path), err)
-		}
-		if fi, ok := st.Lookup(path); ok && fi.Kind != k {
-			return v1BadRequest("path %s is a %s field of this run; it cannot take %s points", v1Quote(path), fi.Kind, k)
-		}
-	}
-	handles := make([]*engine.Field, len(b.paths))
-	for i, k := range kinds {
-		if k == 0 {
-			continue
-		}
-		f, err := rw.field(b.paths[i], k)
-		if err != nil {
-			return p.writeError(rw, err)
-		}
-		handles[i] = f
+// writeBatch stores every point of b the run can take, then meta, and
+// flushes. A point the engine refuses (a path or text past a limit, a step
+// that is not finite) is refused alone: the rest of the batch is stored,
+// and the refusals are returned and recorded in the run (sys/refused).
+// Only a storage failure fails the batch (500: nothing acknowledged).
+func (p *writerPool) writeBatch(rw *runWriter, b *ingestBatch, meta map[string]string) ([]v1Refusal, *apiError) {
+	// Handles by path index, one per kind; a path whose field cannot be
+	// made keeps the error, and each of its points is refused with it.
+	metrics := make([]*engine.Field, len(b.paths))
+	texts := make([]*engine.Field, len(b.paths))
+	fieldErrs := map[engine.FieldKey]error{}
+	var refused []v1Refusal
+	refuse := func(i int, path string, err error) {
+		refused = append(refused, v1Refusal{Item: i, Path: path, Reason: err.Error()})
 	}
 	now := ingestNowMs()
 	for i := range b.points {
 		pt := &b.points[i]
+		path := b.paths[pt.path]
+		hs, kind := metrics, engine.KindMetric
+		if pt.isText {
+			hs, kind = texts, engine.KindString
+		}
+		h := hs[pt.path]
+		if h == nil {
+			k := engine.FieldKey{Path: path, Kind: kind}
+			err, failed := fieldErrs[k]
+			if !failed {
+				h, err = rw.field(path, kind)
+			}
+			if err != nil {
+				if !v1InputError(err) {
+					return nil, p.writeError(rw, err)
+				}
+				fieldErrs[k] = err
+				refuse(i, path, err)
+				continue
+			}
+			hs[pt.path] = h
+		}
 		ts := pt.timeMs
 		if !pt.hasTime {
 			ts = now
 		}
 		var err error
 		if pt.isText {
-			err = handles[pt.path].LogStringAt(pt.step, pt.text, ts)
+			err = h.LogStringAt(pt.step, pt.text, ts)
 		} else {
-			err = handles[pt.path].LogMetricAt(pt.step, pt.value, ts)
+			err = h.LogMetricAt(pt.step, pt.value, ts)
 		}
 		if err != nil {
-			return p.writeError(rw, fmt.Errorf("point %d: %w", i, err))
+			if !v1InputError(err) {
+				return nil, p.writeError(rw, fmt.Errorf("point %d: %w", i, err))
+			}
+			refuse(i, path, err)
 		}
 	}
+	if e := p.recordRefusals(rw, "ingest", refused); e != nil {
+		return nil, e
+	}
+	if e := p.flushWithMeta(rw, meta); e != nil {
+		return nil, e
+	}
+	return refused, nil
+}
+
+// flushWithMeta flushes what a request wrote, then records meta (the
+// stream's stored end) and flushes again.
+func (p *writerPool) flushWithMeta(rw *runWriter, meta map[string]string) *apiError {
+	st := rw.store
 	if err := st.Flush(); err != nil {
 		return p.writeError(rw, err)
 	}
@@ -248,16 +256,25 @@ func (p *writerPool) writeBatch(rw *runWriter, b *ingestBatch, meta map[string]s
 	return nil
 }
 
-// writeError answers an engine error met while writing: the input's fault
-// (a limit, say) is 400; anything else is the storage's, so the writer is
-// dropped (the next request reopens and recovers the run) and the client,
-// told 500, resends.
-func (p *writerPool) writeError(rw *runWriter, err error) *apiError {
+// v1InputError reports whether an engine error is the input's fault (a
+// limit, say): that item is refused, and nothing else is affected.
+func v1InputError(err error) bool {
 	for _, input := range []error{engine.ErrLimit, engine.ErrInvalidPath, engine.ErrInvalidStep,
 		engine.ErrInvalidValue, engine.ErrKindMismatch} {
 		if errors.Is(err, input) {
-			return v1BadRequest("%v", err)
+			return true
 		}
+	}
+	return false
+}
+
+// writeError answers an engine error met while writing: the input's fault
+// is 400; anything else is the storage's, so the writer is dropped (the
+// next request reopens and recovers the run) and the client, told 500,
+// resends.
+func (p *writerPool) writeError(rw *runWriter, err error) *apiError {
+	if v1InputError(err) {
+		return v1BadRequest("%v", err)
 	}
 	p.fail(rw)
 	return v1ServerError(err)

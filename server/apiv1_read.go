@@ -272,8 +272,7 @@ func v1SeriesPath(r *http.Request, rd *engine.Reader, kind engine.FieldKind) (st
 		return "", v1BadRequest("the query parameter path is required")
 	}
 	path := q.Get("path")
-	fi, ok := rd.Lookup(path)
-	if !ok || fi.Kind != kind {
+	if _, ok := rd.Lookup(path, kind); !ok {
 		what := "metric"
 		if kind == engine.KindString {
 			what = "string"

@@ -99,9 +99,11 @@ func TestAPIv1SyncExtensions(t *testing.T) {
 		status, out = c.postWith(ingest, body(9, 9), "application/protobuf", bad)
 		require.Equal(t, http.StatusBadRequest, status, "%v: %s", bad, out)
 	}
-	status, out = c.postWith("/api/v1/runs/"+id+"/configs", []byte(`{"configs": [{"path": "x", "type_tag": "int", "value": "1", "set_op": "add"}]}`),
-		"application/json", nil)
-	require.Equal(t, http.StatusBadRequest, status, "%s", out)
+	// A set_op on what is no set: that item is refused alone.
+	rec := v1Serve(srv.Handler(), "POST", "/api/v1/runs/"+id+"/configs", v1TestKey,
+		[]byte(`{"configs": [{"path": "x", "type_tag": "int", "value": "1", "set_op": "add"}]}`), "application/json", false)
+	require.Equal(t, http.StatusNoContent, rec.Code, rec.Body.String())
+	require.Equal(t, "1", rec.Header().Get(v1HeaderRefused))
 	status, _ = c.postWith("/api/v1/runs/ws~p~nope/ingest", body(1, 1), "application/protobuf", map[string]string{v1HeaderWriter: "rank-1"})
 	require.Equal(t, http.StatusNotFound, status, "a named writer does not create a run")
 

@@ -58,7 +58,9 @@ type runWriter struct {
 
 	mu     sync.Mutex
 	store  *engine.Store            // nil until opened, and once closed
-	fields map[string]*engine.Field // handles by path, for the open store
+	fields map[engine.FieldKey]*engine.Field // handles, for the open store
+	// refusedNext is the next step of sys/refused (-1: not yet looked up).
+	refusedNext float64
 
 	refs    int       // pool.mu
 	lastUse time.Time // pool.mu
@@ -148,7 +150,7 @@ func (p *writerPool) acquireAs(dir string, ref runRef, writer string) (*runWrite
 		p.release(w)
 		return nil, v1OpenError(ref, err)
 	}
-	w.store, w.fields = st, map[string]*engine.Field{}
+	w.store, w.fields, w.refusedNext = st, map[engine.FieldKey]*engine.Field{}, -1
 	p.opened()
 	return w, nil
 }
@@ -217,7 +219,7 @@ func (p *writerPool) create(dir string, info v1NewRunInfo) (created bool, _ *api
 		_ = st.Close()
 		return false, v1ServerError(err)
 	}
-	w.store, w.fields = st, map[string]*engine.Field{}
+	w.store, w.fields, w.refusedNext = st, map[engine.FieldKey]*engine.Field{}, -1
 	p.opened()
 	return true, nil
 }
@@ -236,16 +238,17 @@ func v1HoldsSegments(dir string) bool {
 	return false
 }
 
-// field returns the handle for path in w's open store.
+// field returns the handle for path's field of kind in w's open store.
 func (w *runWriter) field(path string, kind engine.FieldKind) (*engine.Field, error) {
-	if f, ok := w.fields[path]; ok && f.Kind() == kind {
+	k := engine.FieldKey{Path: path, Kind: kind}
+	if f, ok := w.fields[k]; ok {
 		return f, nil
 	}
 	f, err := w.store.Field(path, kind)
 	if err != nil {
 		return nil, err
 	}
-	w.fields[path] = f
+	w.fields[k] = f
 	return f, nil
 }
 

@@ -776,7 +776,7 @@ func catSummarize(key catKey, rd *engine.Reader) RunSummary {
 		if f.Kind != engine.KindMetric && f.Kind != engine.KindString {
 			continue
 		}
-		if sum, ok := rd.Summary(f.Path); !ok || sum.Count == 0 {
+		if sum, ok := rd.Summary(f.Path, f.Kind); !ok || sum.Count == 0 {
 			continue
 		}
 		if f.Kind == engine.KindMetric {

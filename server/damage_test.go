@@ -94,8 +94,8 @@ func dmWriteRun(t *testing.T) *dmRun {
 	rd, err := engine.OpenReader(d.dir, nil)
 	require.NoError(t, err)
 	ids := map[uint32]string{}
-	for _, p := range []string{dmMetric, dmStrings} {
-		fi, ok := rd.Lookup(p)
+	for p, k := range map[string]engine.FieldKind{dmMetric: engine.KindMetric, dmStrings: engine.KindString} {
+		fi, ok := rd.Lookup(p, k)
 		require.True(t, ok, p)
 		ids[fi.ID] = p
 	}

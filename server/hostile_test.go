@@ -22,6 +22,7 @@ import (
 
 	"github.com/goodseed/goodseed-go/engine"
 	"github.com/goodseed/goodseed-go/run"
+	"github.com/goodseed/goodseed-go/series"
 )
 
 // Hostile input at the server, mirroring run/hostile_test.go one layer up:
@@ -163,6 +164,23 @@ func (e *hsEnv) v1URL(method string, u *url.URL, body []byte) *httptest.Response
 	req.Header.Set("Authorization", "Bearer "+v1TestKey)
 	req.Header.Set("Content-Type", "application/json")
 	return v1ServeReq(e.h, req)
+}
+
+// requireRefusedAlone checks a request whose bad item was refused alone:
+// ingest answers 200 listing it, configs 204 counting it in
+// X-Goodseed-Refused; the run records it in sys/refused.
+func (e *hsEnv) requireRefusedAlone(rec *httptest.ResponseRecorder, msg string) {
+	e.t.Helper()
+	switch rec.Code {
+	case http.StatusOK:
+		ans := v1Decode[v1IngestAnswer](e.t, rec.Body.Bytes())
+		require.Positivef(e.t, ans.RefusedCount, "%s: %s", msg, hsClip(rec.Body.String()))
+		require.NotEmpty(e.t, ans.Refused, msg)
+	case http.StatusNoContent:
+		require.NotEmpty(e.t, rec.Header().Get(v1HeaderRefused), msg)
+	default:
+		e.t.Fatalf("%s: %d %s", msg, rec.Code, hsClip(rec.Body.String()))
+	}
 }
 
 // requireV1Error checks a Part B refusal: the status and the error shape.
@@ -603,8 +621,8 @@ func TestHostileServerFloats(t *testing.T) {
 	// Float configs that are no float; every batch holds a good one first.
 	badCfg := []string{"", "-nan", "+nan", "nan(1)", "NaNa", "1,5", "0x1p-2x", "one", "1e", "--1", "inf inf", "0x10"}
 	for _, text := range badCfg {
-		rec := e.configs(id, v1PyConfigsBody([]string{v1PyConfig("float/cfg/ok", "float", "1"), v1PyConfig("float/cfg/bad", "float", text)}))
-		e.requireV1Error(rec, http.StatusBadRequest, "Request.Invalid", "config "+text)
+		rec := e.configs(id, v1PyConfigsBody([]string{v1PyConfig("float/cfg/bad", "float", text)}))
+		e.requireRefusedAlone(rec, "config "+text)
 	}
 	e.count("config float forms refused", len(badCfg))
 	require.Equal(t, before, v1Snapshot(t, e.h, rid), "a refused batch stored something")
@@ -771,26 +789,11 @@ var hsBadPaths = []struct {
 	name, path string
 }{
 	{"empty", ""},
-	{"one slash", "/"},
-	{"two slashes", "//"},
-	{"three slashes", "///"},
-	{"empty segment", "a//b"},
-	{"leading slash", "/etc/passwd"},
-	{"trailing slash", "a/"},
-	{"64 KiB", strings.Repeat("p", 64<<10)},
-	{"1025 bytes", strings.Repeat("p", engine.MaxPathBytes+1)},
+	{"past the limit", strings.Repeat("p", engine.MaxPathBytes+1)},
 	{"invalid UTF-8", "loss/\xff\xfe"},
 	{"truncated rune", "loss/\xe2\x82"},
 	{"surrogate as UTF-8", "\xed\xa0\x80"},
 	{"overlong '/'", "a\xc0\xafb"},
-	{"NUL", "loss\x00/x"},
-	{"NUL only", "\x00"},
-	{"newline", "loss\n"},
-	{"CR", "a\rb"},
-	{"tab", "a\tb"},
-	{"escape", "\x1b[31mred"},
-	{"C1 control", "a\u0085b"},
-	{"DEL", "a\x7fb"},
 }
 
 // hsOddPaths are paths stored exactly, whatever they look like: they are
@@ -801,6 +804,9 @@ var hsOddPaths = []string{
 	"\u2066iso\u2069", "zero\u200bwidth", "\ufeffbom", "日本語/損失", "😀/🚀", "a?b=c&d#e", "100%", "+plus+", "a b/c d",
 	"<script>alert(1)</script>", `"quoted"`, "~/x", "$HOME/x", "\ufffd", "\u00a0nbsp", "\u2028line\u2029para",
 	strings.Repeat("q", engine.MaxPathBytes),
+	// GoodSeed's client takes these, so the server stores them as sent
+	// (the native run API still refuses them: engine.ValidatePath).
+	"/", "//", "///", "a//b", "/etc/passwd", "a/", "loss\x00/x", "\x00", "loss\n", "a\rb", "a\tb", "\x1b[31mred", "a\u0085b", "a\x7fb",
 }
 
 // hsCarrier is one way a path reaches the run.
@@ -890,14 +896,14 @@ func TestHostileServerPaths(t *testing.T) {
 				// requires): the form that carries invalid UTF-8.
 				body = bytes.ReplaceAll(body, []byte(hsJSONStr(bp.path)), []byte(hsRawJSON(bp.path)))
 			}
-			if strings.HasPrefix(c.name, "json") || strings.HasPrefix(c.name, "config") {
-				// A good item in the same request: nothing of it is stored.
-				body = hsPrependGood(c, body)
-			} else {
-				body = append(c.body("good", 2), body...)
-			}
 			rec := e.v1("POST", "/api/v1/runs/"+rid+hsRoute(c), body, c.ct)
-			e.requireV1Error(rec, http.StatusBadRequest, "Request.Invalid", c.name+" "+bp.name)
+			if !utf8.ValidString(bp.path) && rec.Code == http.StatusBadRequest {
+				// Not text: the request does not decode (GoodSeed's client
+				// cannot send it).
+				e.requireV1Error(rec, http.StatusBadRequest, "Request.Invalid", c.name+" "+bp.name)
+			} else {
+				e.requireRefusedAlone(rec, c.name+" "+bp.name)
+			}
 			require.NotContains(t, rec.Body.String(), strings.Repeat("p", 2048), "the error is not the 64 KiB path echoed whole")
 			e.count("refused path writes", 1)
 		}
@@ -927,7 +933,7 @@ func TestHostileServerPaths(t *testing.T) {
 	// Reads naming hostile paths: Part B says the series is not there
 	// (404 Path.NotFound) or returns it; Part A returns no points, as the
 	// Python server does; nothing is opened outside the run.
-	for _, p := range []string{"", "\x00", "\xff", "/etc/passwd", "../../../../etc/passwd", "a//b", strings.Repeat("p", 64<<10), "%00", "..%2f"} {
+	for _, p := range []string{"", "\xff", "../../../../etc/passwd", "/etc/shadow", "a///b", strings.Repeat("p", 64<<10), "%00", "..%2f"} {
 		for _, route := range []string{"/data/metrics", "/data/strings"} {
 			rec := e.v1("GET", "/api/v1/runs/ws~p~paths-pb-metric"+route+"?"+url.Values{"path": {p}}.Encode(), nil, "")
 			if p == "" {
@@ -952,17 +958,6 @@ func hsRoute(c hsCarrier) string {
 		return "/configs"
 	}
 	return "/ingest"
-}
-
-// hsPrependGood puts a good point or config before the one in body.
-func hsPrependGood(c hsCarrier, body []byte) []byte {
-	good := c.body("good", 3)
-	if c.kind == "config" {
-		g := bytes.TrimSuffix(bytes.TrimPrefix(good, []byte(`{"configs": [`)), []byte("]}"))
-		return bytes.Replace(body, []byte(`{"configs": [`), append(append([]byte(`{"configs": [`), g...), ", "...), 1)
-	}
-	g := bytes.TrimSuffix(bytes.TrimPrefix(good, []byte(`{"points": [`)), []byte("]}"))
-	return bytes.Replace(body, []byte(`{"points": [`), append(append([]byte(`{"points": [`), g...), ", "...), 1)
 }
 
 // checkOddPaths reads back every odd path a carrier stored, everywhere.
@@ -992,6 +987,9 @@ func (e *hsEnv) checkOddPaths(c hsCarrier, id string) {
 		require.NoError(t, json.Unmarshal(e.v1Get("/api/v1/runs/ws~p~"+id+"/paths"), &ps))
 		var names []string
 		for _, p := range ps {
+			if p.Path == v1PathRefused {
+				continue // the refusals this run recorded
+			}
 			require.Equal(t, c.kind, p.Type)
 			names = append(names, p.Path)
 		}
@@ -1001,7 +999,7 @@ func (e *hsEnv) checkOddPaths(c hsCarrier, id string) {
 	pr := e.paRun(id)
 	var pm struct{ Paths []string }
 	require.NoError(t, json.Unmarshal(e.partA("/api/runs/ws/p/"+id+"/metric-paths"), &pm))
-	strPaths := hsStrings(pr["string_series_paths"])
+	strPaths := slices.DeleteFunc(hsStrings(pr["string_series_paths"]), func(p string) bool { return p == v1PathRefused })
 	metPaths := hsStrings(pr["metric_paths"])
 	switch c.kind {
 	case "metric":
@@ -1092,8 +1090,8 @@ func TestHostileServerStrings(t *testing.T) {
 	const id = "strings"
 	rid := e.createRun(id)
 
-	mib := strings.Repeat("x", engine.MaxStringBytes)
-	mibWide := strings.Repeat("é", engine.MaxStringBytes/2)
+	mib := strings.Repeat("x", 1<<20)
+	mibWide := strings.Repeat("é", 1<<19)
 	texts := []string{
 		"", "\x00", "nul\x00in\x00side", "\x1b[2J\x1b[31mred", "\u202eevil\u202c.exe", "\u2066iso\u2069", "zero\u200bwidth",
 		"\ufeff", "\r\n\t\b\f\v", "\u2028\u2029", "\u0085\u009f", "\x7f", "😀🚀", "\ufffd", "<script>&amp;</script>",
@@ -1166,7 +1164,7 @@ func TestHostileServerStrings(t *testing.T) {
 	before := v1Snapshot(t, e.h, refusedID)
 	treeBefore := hsTree(t, e.home)
 	big := strings.Repeat("B", 10<<20)
-	overWide := strings.Repeat("é", engine.MaxStringBytes/2) + "é" // 1 MiB + 2 bytes, 524,289 characters: the limit is in bytes
+	overWide := mibWide + "é" // 1 MiB + 2 bytes, 524,289 characters
 	over := mib + "x"
 	one := 1.0
 	pbText := func(path, s string) []byte { return hsProtoPoint(path, 9, 5, nil, &s) }
@@ -1178,20 +1176,25 @@ func TestHostileServerStrings(t *testing.T) {
 		status          int
 		code            string
 	}
-	var refusals []refusal
+	var refusals, stored []refusal
 	add := func(name, route, ct string, body []byte, status int, code string) {
 		refusals = append(refusals, refusal{name, route, ct, body, false, status, code})
+	}
+	// store: what GoodSeed's client accepts, which the engine once refused
+	// and now stores as sent (long texts, one path as several kinds).
+	store := func(name, route, ct string, body []byte, _ int, _ string) {
+		stored = append(stored, refusal{name, route, ct, body, false, 0, ""})
 	}
 	ingest, configs := "/ingest", "/configs"
 	const pbCT, jsCT = "application/protobuf", "application/json"
 	bigPoint := `{"path": "text/pb", "step": 9, "timestampMs": 5, "text": "` + big + `"}` // ASCII: as v1PyStringPoint writes it
-	add("10 MiB text, JSON", ingest, jsCT, v1PyIngestJSON([]string{goodJSON, bigPoint}), 400, "Request.Invalid")
-	refusals = append(refusals, refusal{"10 MiB text, gzip JSON", ingest, jsCT,
-		v1PyGzip(t, v1PyIngestJSON([]string{goodJSON, bigPoint})), true, 400, "Request.Invalid"})
-	add("10 MiB text in a new path, protobuf", ingest, pbCT, append(pbText("text/pb", "ok"), pbText("text/new", big)...), 400, "Request.Invalid")
-	add("1 MiB + 1 text, JSON", ingest, jsCT, v1PyIngestJSON([]string{v1PyStringPoint("text/new", 1, 5, over)}), 400, "Request.Invalid")
-	add("1 MiB + 1 text, protobuf", ingest, pbCT, pbText("text/pb", over), 400, "Request.Invalid")
-	add("1 MiB + 2 bytes of 'é', JSON", ingest, jsCT, v1PyIngestJSON([]string{goodJSON, v1PyStringPoint("text/pb", 9, 5, overWide)}), 400, "Request.Invalid")
+	store("10 MiB text, JSON", ingest, jsCT, v1PyIngestJSON([]string{goodJSON, bigPoint}), 400, "Request.Invalid")
+	stored = append(stored, refusal{"10 MiB text, gzip JSON", ingest, jsCT,
+		v1PyGzip(t, v1PyIngestJSON([]string{goodJSON, bigPoint})), true, 0, ""})
+	store("10 MiB text in a new path, protobuf", ingest, pbCT, append(pbText("text/pb", "ok"), pbText("text/new", big)...), 400, "Request.Invalid")
+	store("1 MiB + 1 text, JSON", ingest, jsCT, v1PyIngestJSON([]string{v1PyStringPoint("text/new", 1, 5, over)}), 400, "Request.Invalid")
+	store("1 MiB + 1 text, protobuf", ingest, pbCT, pbText("text/pb", over), 400, "Request.Invalid")
+	store("1 MiB + 2 bytes of 'é', JSON", ingest, jsCT, v1PyIngestJSON([]string{goodJSON, v1PyStringPoint("text/pb", 9, 5, overWide)}), 400, "Request.Invalid")
 	for _, bad := range []string{"\xff", "ok\xc3", "\xed\xa0\x80", "\xc0\xaf", "\xf4\x90\x80\x80", "a\xe2\x82"} {
 		add(fmt.Sprintf("invalid UTF-8 text %q, JSON", bad), ingest, jsCT,
 			[]byte(`{"points": [`+goodJSON+`, {"path": "text/pb", "step": 9, "text": `+hsRawJSON(bad)+`}]}`), 400, "Request.Invalid")
@@ -1203,20 +1206,20 @@ func TestHostileServerStrings(t *testing.T) {
 		add(fmt.Sprintf("invalid UTF-8 tag %q", bad), configs, jsCT,
 			[]byte(`{"configs": [{"path": "sys/tags", "type_tag": "string_set", "value": "[\"ok\", `+strings.Trim(hsRawJSON(`"`+bad+`"`), `"`)+`]"}]}`), 400, "Request.Invalid")
 	}
-	add("10 MiB config", configs, jsCT, v1PyConfigsBody([]string{v1PyConfig("cfg/ok", "str", "fine"), `{"path": "cfg/00", "type_tag": "str", "value": "` + big + `"}`}), 400, "Request.Invalid")
-	add("10 MiB tag", configs, jsCT, v1PyConfigsBody([]string{`{"path": "sys/tags", "type_tag": "string_set", "value": "[\"` + big + `\"]"}`}), 400, "Request.Invalid")
+	store("10 MiB config", configs, jsCT, v1PyConfigsBody([]string{v1PyConfig("cfg/ok", "str", "fine"), `{"path": "cfg/00", "type_tag": "str", "value": "` + big + `"}`}), 400, "Request.Invalid")
+	store("10 MiB tag", configs, jsCT, v1PyConfigsBody([]string{`{"path": "sys/tags", "type_tag": "string_set", "value": "[\"` + big + `\"]"}`}), 400, "Request.Invalid")
 	// One path as two kinds.
-	add("metric path as text, JSON", ingest, jsCT, v1PyIngestJSON([]string{goodJSON, v1PyStringPoint("kind/metric", 1, 5, "x")}), 400, "Request.Invalid")
-	add("metric path as text, protobuf", ingest, pbCT, pbText("kind/metric", "x"), 400, "Request.Invalid")
-	add("metric path as config", configs, jsCT, v1PyConfigsBody([]string{v1PyConfig("cfg/ok", "int", "1"), v1PyConfig("kind/metric", "float", "1")}), 400, "Request.Invalid")
-	add("text path as metric, JSON", ingest, jsCT, v1PyIngestJSON([]string{goodJSON, v1PyMetricPoint("kind/text", 1, 5, 2)}), 400, "Request.Invalid")
-	add("text path as metric, protobuf", ingest, pbCT, hsProtoPoint("kind/text", 1, 5, &one, nil), 400, "Request.Invalid")
-	add("text path as config", configs, jsCT, v1PyConfigsBody([]string{v1PyConfig("kind/text", "str", "x")}), 400, "Request.Invalid")
-	add("config path as metric", ingest, jsCT, v1PyIngestJSON([]string{goodJSON, v1PyMetricPoint("kind/config", 1, 5, 2)}), 400, "Request.Invalid")
-	add("config path as text", ingest, pbCT, pbText("kind/config", "x"), 400, "Request.Invalid")
-	add("new path as both kinds, JSON", ingest, jsCT, v1PyIngestJSON([]string{v1PyMetricPoint("kind/new", 1, 5, 2), v1PyStringPoint("kind/new", 2, 5, "x")}), 400, "Request.Invalid")
-	add("new path as both kinds, protobuf", ingest, pbCT, append(hsProtoPoint("kind/new", 1, 5, &one, nil), pbText("kind/new", "x")...), 400, "Request.Invalid")
-	add("sys path of the run as text", ingest, jsCT, v1PyIngestJSON([]string{v1PyStringPoint(run.PathState, 1, 5, "finished")}), 400, "Request.Invalid")
+	store("metric path as text, JSON", ingest, jsCT, v1PyIngestJSON([]string{goodJSON, v1PyStringPoint("kind/metric", 1, 5, "x")}), 400, "Request.Invalid")
+	store("metric path as text, protobuf", ingest, pbCT, pbText("kind/metric", "x"), 400, "Request.Invalid")
+	store("metric path as config", configs, jsCT, v1PyConfigsBody([]string{v1PyConfig("cfg/ok", "int", "1"), v1PyConfig("kind/metric", "float", "1")}), 400, "Request.Invalid")
+	store("text path as metric, JSON", ingest, jsCT, v1PyIngestJSON([]string{goodJSON, v1PyMetricPoint("kind/text", 1, 5, 2)}), 400, "Request.Invalid")
+	store("text path as metric, protobuf", ingest, pbCT, hsProtoPoint("kind/text", 1, 5, &one, nil), 400, "Request.Invalid")
+	store("text path as config", configs, jsCT, v1PyConfigsBody([]string{v1PyConfig("kind/text", "str", "x")}), 400, "Request.Invalid")
+	store("config path as metric", ingest, jsCT, v1PyIngestJSON([]string{goodJSON, v1PyMetricPoint("kind/config", 1, 5, 2)}), 400, "Request.Invalid")
+	store("config path as text", ingest, pbCT, pbText("kind/config", "x"), 400, "Request.Invalid")
+	store("new path as both kinds, JSON", ingest, jsCT, v1PyIngestJSON([]string{v1PyMetricPoint("kind/new", 1, 5, 2), v1PyStringPoint("kind/new", 2, 5, "x")}), 400, "Request.Invalid")
+	store("new path as both kinds, protobuf", ingest, pbCT, append(hsProtoPoint("kind/new", 1, 5, &one, nil), pbText("kind/new", "x")...), 400, "Request.Invalid")
+	store("sys path of the run as text", ingest, jsCT, v1PyIngestJSON([]string{v1PyStringPoint(run.PathState, 1, 5, "finished")}), 400, "Request.Invalid")
 	for _, rf := range refusals {
 		rec := v1Serve(e.h, "POST", "/api/v1/runs/"+refusedID+rf.route, v1TestKey, rf.body, rf.ct, rf.gz)
 		e.requireV1Error(rec, rf.status, rf.code, rf.name)
@@ -1240,6 +1243,25 @@ func TestHostileServerStrings(t *testing.T) {
 		}
 	}
 	require.Less(t, grew, int64(64<<10), "no refused value reached the disk")
+	for _, st := range stored {
+		rec := v1Serve(e.h, "POST", "/api/v1/runs/"+refusedID+st.route, v1TestKey, st.body, st.ct, st.gz)
+		require.Less(t, rec.Code, 300, "%s: %s", st.name, hsClip(rec.Body.String()))
+		require.NotContains(t, rec.Body.String(), "refused", st.name)
+		require.Empty(t, rec.Header().Get(v1HeaderRefused), st.name)
+		e.count("values and kinds once refused, now stored as sent", 1)
+	}
+	var big2 series.StringColumns
+	rd, err := engine.OpenReader(filepath.Join(e.home, "projects", "ws", "p", "runs", rid2), nil)
+	require.NoError(t, err)
+	require.NoError(t, rd.ReadString("text/new", &big2))
+	require.True(t, slices.Equal([]string{over, big}, big2.Values), "long texts stored whole")
+	require.NoError(t, rd.ReadString("kind/metric", &big2))
+	require.Equal(t, []string{"x", "x"}, big2.Values, "a metric's path holds a string series too")
+	var mc series.MetricColumns
+	require.NoError(t, rd.ReadMetric("kind/metric", &mc))
+	require.Equal(t, []float64{1.5}, mc.Values, "and keeps its metric")
+	require.True(t, rd.Configs()["kind/metric"].Value.Equal(engine.Float(1)))
+	require.NoError(t, rd.Close())
 
 	// Out: disk, Part A and Part B, exactly.
 	r := e.openRun(id)
@@ -1287,7 +1309,8 @@ func TestHostileServerStrings(t *testing.T) {
 		require.Equal(t, s.want, pts[i].Value, s.esc)
 		require.Equal(t, engine.String(s.want), cfg[fmt.Sprintf("surrogate/%d", i)], s.esc)
 	}
-	// The refused run: each path kept its first kind and its data.
+	// The refused run: each path kept its first kind's data beside the
+	// kinds stored later.
 	r2 := e.openRun(rid2)
 	m, err := r2.Metric("kind/metric")
 	require.NoError(t, err)
@@ -1300,9 +1323,8 @@ func TestHostileServerStrings(t *testing.T) {
 	cfg2, err := r2.Configs()
 	require.NoError(t, err)
 	require.Equal(t, engine.Int(7), cfg2["kind/config"])
-	require.Equal(t, engine.String("ok"), cfg2["cfg/00"])
-	require.False(t, r2.Exists("kind/new"))
-	require.False(t, r2.Exists("text/new"))
+	require.Equal(t, engine.String(big), cfg2["cfg/00"])
+	require.True(t, r2.Exists("kind/new"))
 	e.requireContained(hsRunRel("ws", "p", id), hsRunRel("ws", "p", rid2))
 	e.logCounts("strings")
 }
@@ -1528,24 +1550,25 @@ func TestHostileServerNames(t *testing.T) {
 		"line\nbreak", "tab\there", "a\u0085b", "del\x7f", strings.Repeat("n", run.MaxNameChars+1)}
 	goodNames := []string{"", "日本語 🚀", "  spaces  ", `quote" and \ back`, "<script>alert(1)</script>", "%2e%2e/../x",
 		strings.Repeat("n", run.MaxNameChars), strings.Repeat("é", run.MaxNameChars)}
-	named := e.createRun("named")
+	e.createRun("named")
 	allowed = append(allowed, hsRunRel("ws", "p", "named"))
-	before := v1Snapshot(t, e.h, named)
 	for i, n := range badNames {
 		for _, enc := range []func(string) string{v1PyStr, hsJSONStr} {
 			b := fmt.Sprintf(`{"workspace": "ws", "project": "p", "run_id": "bad-name-%d", "experiment_name": %s}`, i, enc(n))
 			e.requireV1Error(e.v1("POST", "/api/v1/runs", []byte(b), "application/json"), http.StatusBadRequest, "Request.Invalid", fmt.Sprintf("name %q", hsClip(n)))
+			// As a config, GoodSeed's client stores it: so do we, but it
+			// never becomes the run's name.
 			rec := e.configs("named", v1PyConfigsBody([]string{v1PyConfig("ok/cfg", "int", "1"), v1PyConfig(run.PathName, "str", n)}))
-			e.requireV1Error(rec, http.StatusBadRequest, "Request.Invalid", fmt.Sprintf("sys/name %q", hsClip(n)))
-			e.count("names refused (POST runs and sys/name)", 2)
+			require.Equal(t, http.StatusNoContent, rec.Code, "sys/name %q: %s", hsClip(n), rec.Body)
+			require.Empty(t, e.v1Run("named").Name, "sys/name %q", hsClip(n))
+			e.count("names refused (POST runs and sys/name as the name)", 2)
 		}
 	}
 	b := []byte(`{"workspace": "ws", "project": "p", "run_id": "bad-name-x", "experiment_name": ` + hsRawJSON("n\xff") + `}`)
 	e.requireV1Error(e.v1("POST", "/api/v1/runs", b, "application/json"), http.StatusBadRequest, "Request.Invalid", "name invalid UTF-8")
 	e.requireV1Error(e.configs("named", []byte(`{"configs": [{"path": "sys/name", "type_tag": "str", "value": `+hsRawJSON("n\xff")+`}]}`)),
 		http.StatusBadRequest, "Request.Invalid", "sys/name invalid UTF-8")
-	e.count("names refused (POST runs and sys/name)", 2)
-	require.Equal(t, before, v1Snapshot(t, e.h, named), "a refused name changed the run")
+	e.count("names refused (POST runs and sys/name as the name)", 2)
 	require.Empty(t, e.paRun("named")["experiment_name"], "no name reached the run list")
 
 	for i, n := range goodNames {

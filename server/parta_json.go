@@ -210,7 +210,7 @@ func paValue(b []byte, v engine.Value) []byte {
 	case engine.TypeBool:
 		return paBool(b, v.Bool)
 	case engine.TypeInt:
-		return strconv.AppendInt(b, v.Int, 10)
+		return append(b, v.IntText()...)
 	case engine.TypeFloat:
 		return paFloat(b, v.Float)
 	case engine.TypeString:

@@ -154,7 +154,7 @@ func paSeriesPaths(rd *engine.Reader, kind engine.FieldKind) []string {
 		if f.Kind != kind {
 			continue
 		}
-		if s, ok := rd.Summary(f.Path); ok && s.Count > 0 {
+		if s, ok := rd.Summary(f.Path, f.Kind); ok && s.Count > 0 {
 			out = append(out, f.Path)
 		}
 	}

@@ -93,12 +93,16 @@ func runDump(e *env, opts any, args []string) error {
 		fields = sortedFields(rd)
 	} else {
 		for _, p := range o.paths {
-			f, ok := rd.Lookup(p)
-			if !ok {
-				return fmt.Errorf("no field %q in run %s ('gsinspect fields' lists them)", p, sanitize(rd.RunID()))
+			found := false
+			for _, k := range []engine.FieldKind{engine.KindConfig, engine.KindMetric, engine.KindString} {
+				f, ok := rd.Lookup(p, k)
+				if ok && !slices.Contains(fields, f) {
+					fields = append(fields, f)
+				}
+				found = found || ok
 			}
-			if !slices.Contains(fields, f) {
-				fields = append(fields, f)
+			if !found {
+				return fmt.Errorf("no field %q in run %s ('gsinspect fields' lists them)", p, sanitize(rd.RunID()))
 			}
 		}
 	}
@@ -349,7 +353,7 @@ func appendJSONValue(b []byte, v engine.Value) []byte {
 	case engine.TypeBool:
 		return strconv.AppendBool(b, v.Bool)
 	case engine.TypeInt:
-		return strconv.AppendInt(b, v.Int, 10)
+		return append(b, v.IntText()...)
 	case engine.TypeFloat:
 		return appendJSONFloat(b, v.Float)
 	case engine.TypeString:

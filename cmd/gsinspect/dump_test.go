@@ -161,7 +161,7 @@ func TestDumpDamaged(t *testing.T) {
 	rd, err := engine.OpenReader(dir, nil)
 	require.NoError(t, err)
 	ix := rd.Index()
-	fi, _ := rd.Lookup("train/loss")
+	fi, _ := rd.Lookup("train/loss", engine.KindMetric)
 	b := ix.Blocks[ix.FieldBlocks(fi.ID)[1]]
 	require.NoError(t, rd.Close())
 	flipByteAt(t, filepath.Join(dir, "00000001-0000000000000001.seg"), b.Offset+b.Size/2)

@@ -202,7 +202,7 @@ func configText(v engine.Value, n int) string {
 	case engine.TypeBool:
 		s = fmt.Sprint(v.Bool)
 	case engine.TypeInt:
-		s = fmt.Sprint(v.Int)
+		s = v.IntText()
 	case engine.TypeFloat:
 		s = num(v.Float)
 	case engine.TypeString:

@@ -84,7 +84,7 @@ func TestFieldsDamaged(t *testing.T) {
 	rd, err := engine.OpenReader(dir, nil)
 	require.NoError(t, err)
 	ix := rd.Index()
-	fi, _ := rd.Lookup("train/loss")
+	fi, _ := rd.Lookup("train/loss", engine.KindMetric)
 	ords := ix.FieldBlocks(fi.ID)
 	b := ix.Blocks[ords[1]]
 	require.NoError(t, rd.Close())

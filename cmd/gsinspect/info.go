@@ -191,7 +191,7 @@ func runInfo(e *env, _ any, args []string) error {
 			nConfig++
 			continue
 		}
-		s, ok := rd.Summary(f.Path)
+		s, ok := rd.Summary(f.Path, f.Kind)
 		if !ok || s.Count == 0 {
 			continue
 		}

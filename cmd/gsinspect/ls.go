@@ -83,7 +83,7 @@ func seriesPoints(rd *engine.Reader) uint64 {
 		if f.Kind == engine.KindConfig {
 			continue
 		}
-		if s, ok := rd.Summary(f.Path); ok {
+		if s, ok := rd.Summary(f.Path, f.Kind); ok {
 			n += s.Count
 		}
 	}

@@ -304,8 +304,7 @@ func (s *plotSeries) legendLabel() string {
 // plotCheckPath makes an unknown path, a string series or a config a
 // clear error that lists the metric series the run has.
 func plotCheckPath(r *engine.Reader, path string) error {
-	fi, ok := r.Lookup(path)
-	if ok && fi.Kind == engine.KindMetric {
+	if _, ok := r.Lookup(path, engine.KindMetric); ok {
 		return nil
 	}
 	var metrics []string
@@ -315,14 +314,16 @@ func plotCheckPath(r *engine.Reader, path string) error {
 		}
 	}
 	sort.Strings(metrics)
+	_, isString := r.Lookup(path, engine.KindString)
+	_, isConfig := r.Lookup(path, engine.KindConfig)
 	var why string
 	switch {
-	case !ok:
-		why = fmt.Sprintf("no field %q in %s", path, r.Dir())
-	case fi.Kind == engine.KindString:
+	case isString:
 		why = fmt.Sprintf("%q is a string series, not a metric series: only metric series can be plotted", path)
+	case isConfig:
+		why = fmt.Sprintf("%q is a config, not a metric series: only metric series can be plotted", path)
 	default:
-		why = fmt.Sprintf("%q is a %s, not a metric series: only metric series can be plotted", path, fi.Kind)
+		why = fmt.Sprintf("no field %q in %s", path, r.Dir())
 	}
 	if len(metrics) == 0 {
 		return fmt.Errorf("%s; the run has no metric series", why)

@@ -105,12 +105,15 @@ func runTail(e *env, opts any, args []string) error {
 	if len(o.paths) > 0 {
 		t.only = map[string]bool{}
 		for _, p := range o.paths {
-			f, ok := rd.Lookup(p)
+			_, metric := rd.Lookup(p, engine.KindMetric)
+			_, text := rd.Lookup(p, engine.KindString)
+			_, config := rd.Lookup(p, engine.KindConfig)
 			switch {
-			case !ok:
-				return fmt.Errorf("no field %q in run %s ('gsinspect fields' lists them)", p, sanitize(rd.RunID()))
-			case f.Kind == engine.KindConfig:
+			case metric || text:
+			case config:
 				return fmt.Errorf("%q is a config, not a series: 'gsinspect dump --path %s' shows it", p, p)
+			default:
+				return fmt.Errorf("no field %q in run %s ('gsinspect fields' lists them)", p, sanitize(rd.RunID()))
 			}
 			t.only[p] = true
 		}

@@ -5,7 +5,7 @@
 //
 //	null        "", "None", "null"
 //	bool        "True"/"False", "true"/"false" (any case)
-//	int         decimal digits with an optional sign, within int64
+//	int         decimal digits with an optional '-', any size (beyond int64 kept as text)
 //	float       Python's repr: "0.1", "1e-05", "1.0", "-0.0", "nan", "inf", "-inf"
 //	            (any form strconv.ParseFloat takes; "1e999" is +inf as in Python)
 //	str         any text
@@ -60,11 +60,11 @@ func Parse(tag, s string) (engine.Value, error) {
 		}
 		return engine.Value{}, fmt.Errorf("bool value must be True or False, not %s", quote(s))
 	case "int":
-		i, err := strconv.ParseInt(s, 10, 64)
+		v, err := engine.BigInt(s)
 		if err != nil {
-			return engine.Value{}, fmt.Errorf("int value %s is not a 64-bit integer", quote(s))
+			return engine.Value{}, fmt.Errorf("int value %s is not a decimal integer", quote(s))
 		}
-		return engine.Int(i), nil
+		return v, nil
 	case "float":
 		f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
 		if err != nil && !(errors.Is(err, strconv.ErrRange) && math.IsInf(f, 0)) {
@@ -132,7 +132,7 @@ func Format(v engine.Value) string {
 		}
 		return "False"
 	case engine.TypeInt:
-		return strconv.FormatInt(v.Int, 10)
+		return v.IntText()
 	case engine.TypeFloat:
 		return FormatFloat(v.Float)
 	case engine.TypeString:

@@ -27,6 +27,9 @@ func TestParse(t *testing.T) {
 		{"bool", "true", engine.Bool(true)}, {"bool", "false", engine.Bool(false)}, {"bool", "TRUE", engine.Bool(true)},
 		{"int", "0", engine.Int(0)}, {"int", "-42", engine.Int(-42)}, {"int", "+7", engine.Int(7)},
 		{"int", "9223372036854775807", engine.Int(math.MaxInt64)},
+		// Python's ints have no bound: past int64 kept exactly, as text.
+		{"int", "9223372036854775808", engine.Value{Type: engine.TypeInt, Str: "9223372036854775808"}},
+		{"int", "-1180591620717411303424", engine.Value{Type: engine.TypeInt, Str: "-1180591620717411303424"}},
 		{"float", "0.1", engine.Float(0.1)}, {"float", "1e-05", engine.Float(1e-5)}, {"float", "1.0", engine.Float(1)},
 		{"float", "-0.0", engine.Float(math.Copysign(0, -1))}, {"float", "inf", engine.Float(math.Inf(1))},
 		{"float", "-inf", engine.Float(math.Inf(-1))}, {"float", "Infinity", engine.Float(math.Inf(1))},
@@ -53,7 +56,7 @@ func TestParse(t *testing.T) {
 
 	for _, tc := range [][2]string{
 		{"null", "x"}, {"null", "0"}, {"bool", "1"}, {"bool", "yes"}, {"bool", ""},
-		{"int", ""}, {"int", "1.0"}, {"int", "1e3"}, {"int", "0x10"}, {"int", "9223372036854775808"}, {"int", " 1"},
+		{"int", ""}, {"int", "1.0"}, {"int", "1e3"}, {"int", "0x10"}, {"int", "09223372036854775808"}, {"int", "+9223372036854775808"}, {"int", " 1"},
 		{"float", ""}, {"float", "one"}, {"float", "1,5"},
 		{"datetime", ""}, {"datetime", "now"}, {"datetime", "2024-13-01T00:00:00"}, {"datetime", "01/02/2024"},
 		{"string_set", ""}, {"string_set", "a"}, {"string_set", `[1]`}, {"string_set", `{"a": 1}`}, {"string_set", `["a"`},
