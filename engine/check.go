@@ -1258,9 +1258,9 @@ func (c *checker) debris() error {
 // hole, and records of it are orphans. Check uses it to find orphans;
 // Salvage to renumber what it copies around holes.
 type fieldMap struct {
-	known  []FieldInfo       // the index snapshot's dictionary; may be nil
-	ids    []int64           // source id → resolved id; -1: lost
-	fields []FieldInfo       // the resolved dictionary, dense
+	known  []FieldInfo         // the index snapshot's dictionary; may be nil
+	ids    []int64             // source id → resolved id; -1: lost
+	fields []FieldInfo         // the resolved dictionary, dense
 	byKey  map[FieldKey]uint32 // resolved id by path and kind
 }
 

@@ -73,10 +73,10 @@ type Value struct {
 }
 
 // Constructors for config values.
-func Null() Value                 { return Value{Type: TypeNull} }
-func Bool(b bool) Value           { return Value{Type: TypeBool, Bool: b} }
-func Int(i int64) Value           { return Value{Type: TypeInt, Int: i} }
-func Float(f float64) Value       { return Value{Type: TypeFloat, Float: f} }
+func Null() Value           { return Value{Type: TypeNull} }
+func Bool(b bool) Value     { return Value{Type: TypeBool, Bool: b} }
+func Int(i int64) Value     { return Value{Type: TypeInt, Int: i} }
+func Float(f float64) Value { return Value{Type: TypeFloat, Float: f} }
 
 // BigInt is an int given as decimal text: Int(i) when it is an int64
 // (strconv.ParseInt's forms), else, written as Python's str() writes it

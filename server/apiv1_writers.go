@@ -57,7 +57,7 @@ type runWriter struct {
 	writer string // "" for the run's primary writer
 
 	mu     sync.Mutex
-	store  *engine.Store            // nil until opened, and once closed
+	store  *engine.Store                     // nil until opened, and once closed
 	fields map[engine.FieldKey]*engine.Field // handles, for the open store
 	// refusedNext is the next step of sys/refused (-1: not yet looked up).
 	refusedNext float64
