@@ -1,0 +1,138 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/goodseed/goodseed-go/engine"
+	"github.com/goodseed/goodseed-go/series"
+)
+
+// The interop suite runs GoodSeed's real Python client (0.4.0, MIT, kept in
+// ../shared/reference beside the repository; $GOODSEED_PY_CLIENT names its
+// src directory elsewhere) against our server: the client is the judge of
+// "drop-in", not our reading of its source. It needs python3 with psutil
+// (Debian's python3-psutil; .ci/run installs it).
+
+// pyClientSrc returns the client's src directory, or skips saying why.
+func pyClientSrc(t *testing.T) string {
+	t.Helper()
+	src := os.Getenv("GOODSEED_PY_CLIENT")
+	if src == "" {
+		wd, err := os.Getwd()
+		require.NoError(t, err)
+		src = filepath.Join(wd, "..", "..", "shared", "reference", "goodseed-python-0.4.0", "src")
+	}
+	if _, err := os.Stat(filepath.Join(src, "goodseed", "run.py")); err != nil {
+		t.Skipf("GoodSeed's Python client is not at %s (set GOODSEED_PY_CLIENT): %v", src, err)
+	}
+	if err := exec.Command(pyPython(), "-c", "import psutil").Run(); err != nil {
+		t.Skipf("%s with psutil is needed for the real client (apt-get install python3 python3-psutil): %v", pyPython(), err)
+	}
+	return src
+}
+
+// pyPython is the interpreter: $GOODSEED_PYTHON, else Debian's (which
+// python3-psutil serves), else python3 on the PATH.
+func pyPython() string {
+	if p := os.Getenv("GOODSEED_PYTHON"); p != "" {
+		return p
+	}
+	if _, err := os.Stat("/usr/bin/python3"); err == nil {
+		return "/usr/bin/python3"
+	}
+	return "python3"
+}
+
+// runPyClient runs script with the client importable and pointed at url;
+// it returns stdout and stderr.
+func runPyClient(t *testing.T, src, url, home, script string) (string, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, pyPython(), "-c", script)
+	cmd.Env = append(os.Environ(), "PYTHONPATH="+src, "GOODSEED_API_URL="+url, "GOODSEED_API_KEY="+v1TestKey,
+		"GOODSEED_HOME="+home, "PYTHONUNBUFFERED=1")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	require.NoError(t, err, "python client:\nstdout: %s\nstderr: %s", out.String(), errb.String())
+	return out.String(), errb.String()
+}
+
+// TestPyClientNothingAcceptedIsLost: items the client accepts and our
+// server once refused with the whole batch — paths a//b, with a control
+// character, of 1,100 bytes; one path as a metric, a string series and a
+// config; an int config of 2**70; a 2 MiB string point — are
+// all stored as sent, next to the ordinary points of their batches, and
+// the client ends with nothing pending.
+func TestPyClientNothingAcceptedIsLost(t *testing.T) {
+	src := pyClientSrc(t)
+	serverHome := t.TempDir()
+	s, err := New(Options{Home: serverHome, APIv1: true, APIKeys: map[string][]string{v1TestKey: {"*"}}})
+	require.NoError(t, err)
+	defer s.Close()
+	ts := httptest.NewServer(s.Handler())
+	defer ts.Close()
+
+	const script = `
+import goodseed
+run = goodseed.Run(project="ws/interop", run_id="nothing-lost", storage="cloud",
+                   capture_hardware_metrics=False, capture_stdout=False, capture_stderr=False,
+                   capture_traceback=False, git_ref=False)
+for i in range(200):
+    run["train/loss"].log(1.0 / (i + 1), step=i)
+run["a//b"].log(2.0, step=0)
+run["ctl\x01path"].log(3.0, step=0)
+run["p" * 1100].log(4.0, step=0)
+run["both"].log(5.0, step=0)
+run.log_strings({"both": "both as text"}, step=0)
+run["both"] = 6
+run["huge"] = 2**70
+run["neg_huge"] = -(2**70)
+run.log_strings({"big": "x" * (2 << 20)}, step=0)
+run["lr"] = 0.001
+run.close()
+`
+	_, stderr := runPyClient(t, src, ts.URL, t.TempDir(), script)
+	require.NotContains(t, stderr, "pending upload", "the client holds nothing back")
+	require.NotContains(t, stderr, "upload failed", "no batch was refused")
+
+	rd, err := engine.OpenReader(filepath.Join(serverHome, "projects", "ws", "interop", "runs", "nothing-lost"), nil)
+	require.NoError(t, err)
+	defer rd.Close()
+	var mc series.MetricColumns
+	require.NoError(t, rd.ReadMetric("train/loss", &mc))
+	require.Len(t, mc.Values, 200)
+	for i := range 200 {
+		require.Equal(t, 1.0/float64(i+1), mc.Values[i], "step %d", i)
+	}
+	for path, want := range map[string]float64{"a//b": 2, "ctl\x01path": 3, strings.Repeat("p", 1100): 4, "both": 5} {
+		require.NoError(t, rd.ReadMetric(path, &mc), "%q", path)
+		require.Equal(t, []float64{want}, mc.Values, "%q", path)
+	}
+	var sc series.StringColumns
+	require.NoError(t, rd.ReadString("both", &sc))
+	require.Equal(t, []string{"both as text"}, sc.Values)
+	require.NoError(t, rd.ReadString("big", &sc))
+	require.Len(t, sc.Values, 1)
+	require.Equal(t, strings.Repeat("x", 2<<20), sc.Values[0])
+	cfg := rd.Configs()
+	require.True(t, cfg["both"].Value.Equal(engine.Int(6)), "%v", cfg["both"].Value)
+	require.Equal(t, engine.TypeInt, cfg["huge"].Value.Type)
+	require.Equal(t, "1180591620717411303424", cfg["huge"].Value.IntText())
+	require.Equal(t, "-1180591620717411303424", cfg["neg_huge"].Value.IntText())
+	require.True(t, cfg["lr"].Value.Equal(engine.Float(0.001)))
+	require.Equal(t, "finished", cfg["sys/state"].Value.Str)
+	_, refused := rd.Lookup(v1PathRefused, engine.KindString)
+	require.False(t, refused, "nothing refused")
+}
