@@ -32,7 +32,12 @@
 //	set-op       uvarint field | varint time ms | op u8 | uvarint n | n × (uvarint len | bytes)
 //	meta         varint time ms | uvarint klen | key | value bytes
 //	value    := type u8 | bool u8 | varint int | f64 LE bits | uvarint len+bytes | varint unix ns | strings
+//	            | 0x82 | uvarint len | decimal   (an int past int64, exactly)
 //
+// A field is keyed by path and kind: one path may hold a metric series, a
+// string series and a config, each its own field (GoodSeed's data model
+// keeps the three apart). Options.OneKindPerPath makes a store refuse a
+// second kind at a path, the run API's guard.
 // Field ids are dense from 0 in definition order within a writer's stream.
 // Each record has a sequence number: a block's records are FirstSeq..LastSeq
 // of its writer's stream. Replaying a stream's records in order rebuilds
@@ -84,9 +89,11 @@
 //
 // # Limits
 //
-// MaxFields (16 M) fields per run, MaxPathBytes (1 KiB) per path,
-// MaxStringBytes (1 MiB) per string point or config string,
+// MaxFields (16 M) fields per run, MaxPathBytes (64 KiB) per path,
+// MaxStringBytes (16 MiB) per string point or config string,
 // MaxPointsPerSeries (4 G) points per series, MaxSetItems (65,536) strings
 // per set operation. A call past a limit fails with ErrLimit; nothing else
-// is affected. Field paths follow ValidatePath.
+// is affected. Field paths follow ValidateStoredPath (any valid UTF-8), or
+// with Options.StrictPaths ValidatePath (1 KiB, no control characters, no
+// empty segments).
 package engine

@@ -31,14 +31,17 @@ const (
 // MaxPathBytes bytes of valid UTF-8. Anything GoodSeed's client accepts
 // passes ("a//b", control characters, long paths): a server stores it as
 // sent.
-func ValidateStoredPath(path string) error {
+func ValidateStoredPath(path string) error { return validatePathText(path, MaxPathBytes) }
+
+// validatePathText: 1 to limit bytes of valid UTF-8.
+func validatePathText(path string, limit int) error {
 	switch {
 	case path == "":
 		return fmt.Errorf("%w: empty path", ErrInvalidPath)
-	case len(path) > MaxPathBytes:
-		return fmt.Errorf("%w: path is %d bytes, limit %d: %w", ErrInvalidPath, len(path), MaxPathBytes, ErrLimit)
+	case len(path) > limit:
+		return fmt.Errorf("%w: path is %d bytes, limit %d: %w", ErrInvalidPath, len(path), limit, ErrLimit)
 	case !utf8.ValidString(path):
-		return fmt.Errorf("%w: path %+q is not valid UTF-8", ErrInvalidPath, path)
+		return fmt.Errorf("%w: path %+q is not valid UTF-8", ErrInvalidPath, clip(path))
 	}
 	return nil
 }
@@ -48,13 +51,10 @@ func ValidateStoredPath(path string) error {
 // control characters, no leading or trailing '/', no empty segment
 // ("a//b").
 func ValidatePath(path string) error {
+	if err := validatePathText(path, MaxStrictPathBytes); err != nil {
+		return err
+	}
 	switch {
-	case path == "":
-		return fmt.Errorf("%w: empty path", ErrInvalidPath)
-	case len(path) > MaxStrictPathBytes:
-		return fmt.Errorf("%w: path is %d bytes, limit %d: %w", ErrInvalidPath, len(path), MaxStrictPathBytes, ErrLimit)
-	case !utf8.ValidString(path):
-		return fmt.Errorf("%w: path %+q is not valid UTF-8", ErrInvalidPath, path)
 	case path[0] == '/' || path[len(path)-1] == '/':
 		return fmt.Errorf("%w: path %q starts or ends with '/'", ErrInvalidPath, path)
 	case strings.Contains(path, "//"):
