@@ -80,7 +80,12 @@ func validateString(what, s string) error {
 
 func validateValue(v Value) error {
 	switch v.Type {
-	case TypeNull, TypeBool, TypeFloat, TypeTime:
+	case TypeNull, TypeBool, TypeFloat:
+		return nil
+	case TypeTime:
+		if off := v.TimeOffset(); off <= -86400 || off >= 86400 || (v.Naive && off != 0) {
+			return fmt.Errorf("%w: time offset %ds (naive %v) is not one a datetime has", ErrInvalidValue, off, v.Naive)
+		}
 		return nil
 	case TypeInt:
 		if v.Str != "" {

@@ -121,15 +121,31 @@ func appendStrings(dst []byte, items []string) []byte {
 	return dst
 }
 
-// valueIntText is the on-disk type byte of an int beyond int64, stored
-// as its decimal text (Value.Str). Frozen.
-const valueIntText = 0x80 | byte(TypeInt)
+// On-disk type bytes of the value forms beyond the plain ones. Frozen.
+const (
+	// valueIntText: an int beyond int64, as its decimal text (Value.Str).
+	valueIntText = 0x80 | byte(TypeInt)
+	// valueTimeZoned: a datetime with an offset or none (naive):
+	// varint unix ns | varint offset s | naive u8. A UTC datetime keeps
+	// the plain form.
+	valueTimeZoned = 0x80 | byte(TypeTime)
+)
 
 func appendValue(dst []byte, v Value) []byte {
 	if v.Type == TypeInt && v.Str != "" {
 		dst = append(dst, valueIntText)
 		dst = binary.AppendUvarint(dst, uint64(len(v.Str)))
 		return append(dst, v.Str...)
+	}
+	if v.Type == TypeTime && (v.Naive || v.TimeOffset() != 0) {
+		dst = append(dst, valueTimeZoned)
+		dst = binary.AppendVarint(dst, v.Time.UnixNano())
+		dst = binary.AppendVarint(dst, int64(v.TimeOffset()))
+		naive := byte(0)
+		if v.Naive {
+			naive = 1
+		}
+		return append(dst, naive)
 	}
 	dst = append(dst, byte(v.Type))
 	switch v.Type {
@@ -250,6 +266,20 @@ func (d *recordDecoder) value() Value {
 		v, err := BigInt(s)
 		if err != nil || v.Str == "" { // an int64 is never stored as text
 			d.fail("int text")
+		}
+		return v
+	}
+	if t == valueTimeZoned {
+		ns, off, naive := d.varint("time"), d.varint("time offset"), d.byte1("naive")
+		// An offset within ±1 day, as Python's timedelta bound; a naive
+		// time has none.
+		if naive > 1 || off <= -86400 || off >= 86400 || (naive == 1 && off != 0) {
+			d.fail("zoned time")
+			return Value{}
+		}
+		v := Value{Type: TypeTime, Naive: naive == 1, Time: time.Unix(0, ns).UTC()}
+		if off != 0 {
+			v.Time = v.Time.In(time.FixedZone("", int(off)))
 		}
 		return v
 	}

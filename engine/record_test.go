@@ -29,6 +29,8 @@ func sampleRecords() []byte {
 	b = appendConfig(b, 1, 0, String("x"))
 	b = appendSetOp(b, 1, 7, SetRemove, []string{"a", ""})
 	b = appendMeta(b, 9, "status", "running")
+	b = appendConfig(b, 1, 0, ZonedTime(time.Date(2024, 1, 2, 3, 4, 5, 6, time.FixedZone("", -(5*3600+30*60+15)))))
+	b = appendConfig(b, 1, 0, NaiveTime(time.Date(2024, 1, 2, 3, 4, 5, 0, time.FixedZone("", 7200))))
 	return b
 }
 
@@ -41,7 +43,7 @@ func TestRecordRoundTrip(t *testing.T) {
 		got = append(got, r)
 		b = rest
 	}
-	require.Len(t, got, 15)
+	require.Len(t, got, 17)
 	require.Equal(t, Record{Kind: RecFieldDef, Field: 2, FieldKind: KindString, Path: "monitoring/stdout"}, got[2])
 	require.Equal(t, []byte{1, 2, 3}, got[3].Chunk)
 	require.True(t, StringSet("b", "a").Equal(got[5].Value))
@@ -53,6 +55,14 @@ func TestRecordRoundTrip(t *testing.T) {
 	require.Equal(t, []string{"a", ""}, got[13].Items)
 	require.Equal(t, SetRemove, got[13].SetOp)
 	require.Equal(t, "running", got[14].Val)
+	zoned := got[15].Value
+	require.Equal(t, -(5*3600 + 30*60 + 15), zoned.TimeOffset(), "the offset, kept")
+	require.Equal(t, "2024-01-02T03:04:05.000000006-05:30:15", zoned.String())
+	require.True(t, zoned.Equal(ZonedTime(time.Date(2024, 1, 2, 3, 4, 5, 6, time.FixedZone("x", -(5*3600+30*60+15))))))
+	require.False(t, zoned.Equal(Time(zoned.Time)), "the same instant in UTC is another value")
+	naive := got[16].Value
+	require.True(t, naive.Naive)
+	require.Equal(t, "2024-01-02T03:04:05", naive.String(), "the wall clock, no offset")
 }
 
 func TestRecordTruncationAndGarbage(t *testing.T) {

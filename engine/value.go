@@ -68,8 +68,13 @@ type Value struct {
 	Int   int64
 	Float float64
 	Str   string
-	Time  time.Time // UTC, nanosecond precision
-	Set   []string  // sorted, unique
+	// Time is a datetime's instant, to the nanosecond, in UTC or in the
+	// fixed offset it was given with (ZonedTime). Naive marks a wall-clock
+	// time with no offset (Python's naive datetime): its wall clock is
+	// Time's, read as UTC.
+	Time  time.Time
+	Naive bool
+	Set   []string // sorted, unique
 }
 
 // Constructors for config values.
@@ -125,8 +130,32 @@ func (v Value) IntText() string {
 	}
 	return strconv.FormatInt(v.Int, 10)
 }
-func String(s string) Value       { return Value{Type: TypeString, Str: s} }
-func Time(t time.Time) Value      { return Value{Type: TypeTime, Time: t.UTC()} }
+func String(s string) Value  { return Value{Type: TypeString, Str: s} }
+func Time(t time.Time) Value { return Value{Type: TypeTime, Time: t.UTC()} }
+
+// ZonedTime is a datetime that keeps the UTC offset t has (as a fixed
+// zone): "+02:00" reads back as "+02:00", not as the UTC instant.
+func ZonedTime(t time.Time) Value {
+	_, off := t.Zone()
+	if off == 0 {
+		return Time(t)
+	}
+	return Value{Type: TypeTime, Time: t.In(time.FixedZone("", off))}
+}
+
+// NaiveTime is a wall-clock datetime with no offset: wall's clock, its
+// zone ignored.
+func NaiveTime(wall time.Time) Value {
+	y, mo, d := wall.Date()
+	h, mi, s := wall.Clock()
+	return Value{Type: TypeTime, Naive: true, Time: time.Date(y, mo, d, h, mi, s, wall.Nanosecond(), time.UTC)}
+}
+
+// TimeOffset is a datetime's UTC offset in seconds (0 for UTC and naive).
+func (v Value) TimeOffset() int {
+	_, off := v.Time.Zone()
+	return off
+}
 func StringSet(s ...string) Value { return Value{Type: TypeStringSet, Set: normSet(s)} }
 
 func normSet(s []string) []string {
@@ -150,7 +179,7 @@ func (v Value) Equal(w Value) bool {
 	case TypeString:
 		return v.Str == w.Str
 	case TypeTime:
-		return v.Time.Equal(w.Time)
+		return v.Time.Equal(w.Time) && v.Naive == w.Naive && v.TimeOffset() == w.TimeOffset()
 	case TypeStringSet:
 		return slices.Equal(v.Set, w.Set)
 	}
@@ -172,6 +201,12 @@ func (v Value) String() string {
 	case TypeString:
 		return v.Str
 	case TypeTime:
+		switch {
+		case v.Naive:
+			return v.Time.Format("2006-01-02T15:04:05.999999999")
+		case v.TimeOffset()%60 != 0:
+			return v.Time.Format("2006-01-02T15:04:05.999999999Z07:00:00")
+		}
 		return v.Time.Format(time.RFC3339Nano)
 	case TypeStringSet:
 		return fmt.Sprintf("%q", v.Set)

@@ -458,7 +458,7 @@ func (ws *writerSync) add(b engine.StreamBlock) error {
 			if err != nil {
 				return err
 			}
-			v := pyform.FormatStrings(r.Items)
+			v := pyform.FormatStringSet(r.Items)
 			op := "add"
 			if r.SetOp == engine.SetRemove {
 				op = "remove"

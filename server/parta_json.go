@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/goodseed/goodseed-go/engine"
+	"github.com/goodseed/goodseed-go/internal/pyform"
 )
 
 // Part A writes its JSON by hand, byte for byte as the Python server's
@@ -216,6 +217,9 @@ func paValue(b []byte, v engine.Value) []byte {
 	case engine.TypeString:
 		return paString(b, v.Str)
 	case engine.TypeTime:
+		if v.Naive || v.TimeOffset() != 0 {
+			return paString(b, pyform.FormatDatetime(v)) // as the client stored it
+		}
 		return paString(b, paISO(v.Time))
 	case engine.TypeStringSet:
 		set := v.Set

@@ -359,7 +359,7 @@ func appendJSONValue(b []byte, v engine.Value) []byte {
 	case engine.TypeString:
 		return appendJSONString(b, v.Str)
 	case engine.TypeTime:
-		return appendJSONString(b, v.Time.UTC().Format(time.RFC3339Nano))
+		return appendJSONString(b, v.String()) // its offset as given, none when naive
 	case engine.TypeStringSet:
 		b = append(b, '[')
 		for i, s := range v.Set {
@@ -380,7 +380,7 @@ func valueText(v engine.Value) string {
 	case engine.TypeString:
 		return v.Str
 	case engine.TypeTime:
-		return v.Time.UTC().Format(time.RFC3339Nano)
+		return v.String()
 	case engine.TypeFloat:
 		return floatText(v.Float)
 	}

@@ -208,7 +208,7 @@ func configText(v engine.Value, n int) string {
 	case engine.TypeString:
 		return quoteClip(v.Str, n)
 	case engine.TypeTime:
-		s = v.Time.UTC().Format("2006-01-02T15:04:05.999999999Z07:00")
+		s = v.String() // its offset as given, none when naive
 	case engine.TypeStringSet:
 		q := make([]string, len(v.Set))
 		for i, x := range v.Set {

@@ -38,11 +38,11 @@ func TestParse(t *testing.T) {
 		{"datetime", "2024-01-02T03:04:05.123456+00:00", ts("2024-01-02T03:04:05.123456Z")},
 		{"datetime", "2024-01-02T03:04:05+00:00", ts("2024-01-02T03:04:05Z")},
 		{"datetime", "2024-01-02T03:04:05Z", ts("2024-01-02T03:04:05Z")},
-		{"datetime", "2024-01-02T03:04:05", ts("2024-01-02T03:04:05Z")},
-		{"datetime", "2024-01-02 03:04:05.5", ts("2024-01-02T03:04:05.5Z")},
-		{"datetime", "2024-01-02T03:04:05-05:30", ts("2024-01-02T08:34:05Z")},
-		{"datetime", "2024-01-02T03:04:05.123456789+01:00", ts("2024-01-02T02:04:05.123456789Z")},
-		{"datetime", "2024-01-02", ts("2024-01-02T00:00:00Z")},
+		{"datetime", "2024-01-02T03:04:05", engine.NaiveTime(ts("2024-01-02T03:04:05Z").Time)},
+		{"datetime", "2024-01-02 03:04:05.5", engine.NaiveTime(ts("2024-01-02T03:04:05.5Z").Time)},
+		{"datetime", "2024-01-02T03:04:05-05:30", engine.ZonedTime(time.Date(2024, 1, 2, 3, 4, 5, 0, time.FixedZone("", -5*3600-1800)))},
+		{"datetime", "2024-01-02T03:04:05.123456789+01:00", engine.ZonedTime(time.Date(2024, 1, 2, 3, 4, 5, 123456789, time.FixedZone("", 3600)))},
+		{"datetime", "2024-01-02", engine.NaiveTime(ts("2024-01-02T00:00:00Z").Time)},
 		{"string_set", `[]`, engine.StringSet()}, {"string_set", `["b", "a", "b"]`, engine.StringSet("a", "b")},
 		{"string_set", `["\u00e9"]`, engine.StringSet("é")},
 	} {
@@ -99,14 +99,17 @@ func TestFormat(t *testing.T) {
 		v    engine.Value
 		want string
 	}{
-		{engine.Null(), "None"}, {engine.Bool(true), "True"}, {engine.Bool(false), "False"},
+		{engine.Null(), ""}, {engine.Bool(true), "true"}, {engine.Bool(false), "false"},
 		{engine.Int(-3), "-3"}, {engine.Float(0.5), "0.5"}, {engine.Float(math.NaN()), "nan"},
 		{engine.String("a \"b\""), "a \"b\""},
 		{engine.Time(tm), "2024-01-02T03:04:05+00:00"},
 		{engine.Time(tm.Add(123456 * time.Microsecond)), "2024-01-02T03:04:05.123456+00:00"},
 		{engine.Time(tm.Add(1)), "2024-01-02T03:04:05.000000001+00:00"},
-		{engine.StringSet(), "[]"}, {engine.StringSet("b", "a", "<é>"), `["<é>", "a", "b"]`},
-		{engine.StringSet(`q"`, "\n"), `["\n", "q\""]`},
+		{engine.ZonedTime(time.Date(2024, 1, 2, 3, 4, 5, 0, time.FixedZone("", 2*3600))), "2024-01-02T03:04:05+02:00"},
+		{engine.ZonedTime(time.Date(2024, 1, 2, 3, 4, 5, 5000, time.FixedZone("", -(5*3600+30*60+15)))), "2024-01-02T03:04:05.000005-05:30:15"},
+		{engine.NaiveTime(tm), "2024-01-02T03:04:05"},
+		{engine.StringSet(), "[]"}, {engine.StringSet("b", "a", "<é>"), `["<\u00e9>", "a", "b"]`},
+		{engine.StringSet(`q"`, "\n", "\\", "\x00\x7f", "😀", "\u2028"), `["\u0000\u007f", "\n", "\\", "q\"", "\u2028", "\ud83d\ude00"]`},
 	} {
 		require.Equal(t, tc.want, Format(tc.v))
 		// And it parses back to the same value.
