@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -135,4 +136,59 @@ run.close()
 	require.Equal(t, "finished", cfg["sys/state"].Value.Str)
 	_, refused := rd.Lookup(v1PathRefused, engine.KindString)
 	require.False(t, refused, "nothing refused")
+}
+
+// TestPyClientConfigsReadBackAsStored: every config type the client has —
+// bools, None, ints (one past int64), floats (nan, inf, -0.0, repr forms),
+// strings, datetimes aware (+02:00, -05:30, UTC) and naive, string sets
+// with non-ASCII and astral characters — is read back by the client's own
+// get_configs() (GET /api/v1/runs/{id}) as exactly the (type_tag, value)
+// its SQLite storage keeps.
+func TestPyClientConfigsReadBackAsStored(t *testing.T) {
+	src := pyClientSrc(t)
+	s, err := New(Options{Home: t.TempDir(), APIv1: true, APIKeys: map[string][]string{v1TestKey: {"*"}}})
+	require.NoError(t, err)
+	defer s.Close()
+	ts := httptest.NewServer(s.Handler())
+	defer ts.Close()
+
+	const script = `
+import json, sys
+from datetime import datetime, timezone, timedelta
+import goodseed
+from goodseed.storage import LocalStorage
+run = goodseed.Run(project="ws/interop", run_id="configs", storage="cloud",
+                   capture_hardware_metrics=False, capture_stdout=False, capture_stderr=False,
+                   capture_traceback=False, git_ref=False, tags=["ünï", "😀", "plain"])
+run.log_configs({
+    "b/true": True, "b/false": False, "none": None,
+    "i/small": -3, "i/big": 2**63, "i/huge": -(2**70),
+    "f/lr": 0.001, "f/tiny": 1e-05, "f/big": 1e16, "f/one": 1.0, "f/negzero": -0.0,
+    "f/nan": float("nan"), "f/inf": float("inf"), "f/ninf": float("-inf"), "f/third": 1/3,
+    "s/text": "héllo \"quoted\"\n\ttab", "s/empty": "",
+    "t/plus2": datetime(2024, 1, 2, 3, 4, 5, 123456, tzinfo=timezone(timedelta(hours=2))),
+    "t/minus530": datetime(2024, 6, 1, 12, 0, 0, tzinfo=timezone(timedelta(hours=-5, minutes=-30))),
+    "t/utc": datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc),
+    "t/naive": datetime(2024, 1, 2, 3, 4, 5),
+    "t/naive_us": datetime(2024, 1, 2, 3, 4, 5, 7),
+})
+run["set/mixed"] = {"ü", "b", "😀", 'q"', "\\"}
+run["sys/tags"].add("later")
+db = run._db_path
+run.close()
+stored = LocalStorage(db).get_configs()
+remote = goodseed.Run(project="ws/interop", run_id="configs", storage="cloud", read_only=True)
+got = {c["path"]: (c["type_tag"], c["value"]) for c in remote.get_configs()}
+bad = {p: {"stored": list(v), "read": list(got.get(p, ("missing", "")))} for p, v in stored.items() if tuple(got.get(p, ())) != tuple(v)}
+print(json.dumps({"compared": len(stored), "bad": bad}, ensure_ascii=False))
+`
+	out, _ := runPyClient(t, src, ts.URL, t.TempDir(), script)
+	line := out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:]
+	var res struct {
+		Compared int
+		Bad      map[string]any
+	}
+	require.NoError(t, json.Unmarshal([]byte(line), &res), out)
+	require.GreaterOrEqual(t, res.Compared, 26, "every config was compared")
+	require.Empty(t, res.Bad, "configs that read back otherwise than the client stored them")
 }
