@@ -537,7 +537,21 @@ func (v *apiV1) heartbeat(w http.ResponseWriter, r *http.Request, g keyGrant) *a
 	if e != nil {
 		return e
 	}
-	rw, e := v.writers.acquireAs(dir, ref, r.Header.Get(v1HeaderWriter))
+	writer := r.Header.Get(v1HeaderWriter)
+	if !v.writers.isOpen(dir, writer) {
+		// The client's last beat may come after its final status: it must
+		// not reopen a closed run, which would then show live until the
+		// writer idles out.
+		if cr, err := v.readers.get(dir); err == nil {
+			state := run.RecordedState(cr.r)
+			v.readers.put(cr)
+			if state == run.StatusFinished || state == run.StatusFailed {
+				w.WriteHeader(http.StatusNoContent)
+				return nil
+			}
+		}
+	}
+	rw, e := v.writers.acquireAs(dir, ref, writer)
 	if e != nil {
 		return e
 	}

@@ -73,6 +73,14 @@ func newWriterPool() *writerPool {
 
 var v1ErrClosing = &apiError{http.StatusServiceUnavailable, "Server.Closing", "Server is shutting down", "retry later"}
 
+// isOpen reports whether writer's store of dir is open in the pool.
+func (p *writerPool) isOpen(dir, writer string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	w, ok := p.runs[writerKey{dir, writer}]
+	return ok && !w.gone
+}
+
 // get returns the entry of writer in dir with its mutex held and counted
 // in refs.
 func (p *writerPool) get(dir, writer string) (*runWriter, *apiError) {

@@ -293,3 +293,30 @@ func TestAPIv1WorkspacesAndProjects(t *testing.T) {
 	require.Equal(t, http.StatusOK, rec.Code)
 	require.Equal(t, "[]\n", rec.Body.String())
 }
+
+// TestAPIv1HeartbeatAfterCloseKeepsItClosed: the Python client's last
+// heartbeat can arrive after its final status; it must not reopen the
+// run (which then showed live until the writer idled out).
+func TestAPIv1HeartbeatAfterCloseKeepsItClosed(t *testing.T) {
+	_, c, home := newV1Server(t, nil)
+	id := c.ensureRun("ws", "hb", "r", nil)
+	dir := v1RunDir(home, "ws", "hb", "r")
+	status, _ := c.post("/api/v1/runs/"+id+"/ingest", v1PyIngestJSON([]string{v1PyMetricPoint("m", 0, 1, 1)}), "application/json", true)
+	require.Equal(t, http.StatusOK, status)
+	// A reader of the live run, cached by the server.
+	status, _ = c.get("/api/v1/runs/"+id, nil)
+	require.Equal(t, http.StatusOK, status)
+	status, _ = c.post("/api/v1/runs/"+id+"/status", []byte(`{"status": "finished"}`), "application/json", false)
+	require.Equal(t, http.StatusNoContent, status)
+	require.False(t, v1Live(t, dir))
+	for range 3 {
+		status, _ = c.post("/api/v1/runs/"+id+"/heartbeat", nil, "", false)
+		require.Equal(t, http.StatusNoContent, status)
+		require.False(t, v1Live(t, dir), "a heartbeat after close reopens nothing")
+	}
+	status, body := c.get("/api/v1/runs/"+id, nil)
+	require.Equal(t, http.StatusOK, status)
+	got := v1Decode[v1RunJSON](t, body)
+	require.Equal(t, "finished", got.Status)
+	require.False(t, got.Live)
+}
