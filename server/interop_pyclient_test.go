@@ -54,6 +54,21 @@ func pyPython() string {
 	return "python3"
 }
 
+// pyTestServer starts our server with /api/v1 on a loopback port for the
+// client; it returns the server's home and URL.
+func pyTestServer(t *testing.T) (string, string) {
+	t.Helper()
+	home := t.TempDir()
+	s, err := New(Options{Home: home, APIv1: true, APIKeys: map[string][]string{v1TestKey: {"*"}}})
+	require.NoError(t, err)
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(func() {
+		ts.Close()
+		require.NoError(t, s.Close())
+	})
+	return home, ts.URL
+}
+
 // runPyClient runs script with the client importable and pointed at url;
 // it returns stdout and stderr.
 func runPyClient(t *testing.T, src, url, home, script string) (string, string) {
@@ -78,12 +93,7 @@ func runPyClient(t *testing.T, src, url, home, script string) (string, string) {
 // the client ends with nothing pending.
 func TestPyClientNothingAcceptedIsLost(t *testing.T) {
 	src := pyClientSrc(t)
-	serverHome := t.TempDir()
-	s, err := New(Options{Home: serverHome, APIv1: true, APIKeys: map[string][]string{v1TestKey: {"*"}}})
-	require.NoError(t, err)
-	defer s.Close()
-	ts := httptest.NewServer(s.Handler())
-	defer ts.Close()
+	serverHome, url := pyTestServer(t)
 
 	const script = `
 import goodseed
@@ -104,7 +114,7 @@ run.log_strings({"big": "x" * (2 << 20)}, step=0)
 run["lr"] = 0.001
 run.close()
 `
-	_, stderr := runPyClient(t, src, ts.URL, t.TempDir(), script)
+	_, stderr := runPyClient(t, src, url, t.TempDir(), script)
 	require.NotContains(t, stderr, "pending upload", "the client holds nothing back")
 	require.NotContains(t, stderr, "upload failed", "no batch was refused")
 
@@ -146,11 +156,7 @@ run.close()
 // its SQLite storage keeps.
 func TestPyClientConfigsReadBackAsStored(t *testing.T) {
 	src := pyClientSrc(t)
-	s, err := New(Options{Home: t.TempDir(), APIv1: true, APIKeys: map[string][]string{v1TestKey: {"*"}}})
-	require.NoError(t, err)
-	defer s.Close()
-	ts := httptest.NewServer(s.Handler())
-	defer ts.Close()
+	_, url := pyTestServer(t)
 
 	const script = `
 import json, sys
@@ -182,7 +188,7 @@ got = {c["path"]: (c["type_tag"], c["value"]) for c in remote.get_configs()}
 bad = {p: {"stored": list(v), "read": list(got.get(p, ("missing", "")))} for p, v in stored.items() if tuple(got.get(p, ())) != tuple(v)}
 print(json.dumps({"compared": len(stored), "bad": bad}, ensure_ascii=False))
 `
-	out, _ := runPyClient(t, src, ts.URL, t.TempDir(), script)
+	out, _ := runPyClient(t, src, url, t.TempDir(), script)
 	line := out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:]
 	var res struct {
 		Compared int
