@@ -100,9 +100,13 @@ func validateProjectSegment(s string) error {
 	case s[0] == '.':
 		return fmt.Errorf("segment %q starts with '.'", s)
 	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !isAlnum(c) && c != '_' && c != '-' && c != '.' {
-			return fmt.Errorf("character %q is not allowed; use letters, digits, '_', '-' and '.'", c)
+	// Quote the rune, never a byte of it: "ü" is 'ü', not 'Ã'.
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD"):
+			return fmt.Errorf("segment is not valid UTF-8 at byte %d", i)
+		case r >= utf8.RuneSelf || !isAlnum(byte(r)) && r != '_' && r != '-' && r != '.':
+			return fmt.Errorf("character %q (%U) is not allowed; use letters, digits, '_', '-' and '.'", r, r)
 		}
 	}
 	return nil

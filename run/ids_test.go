@@ -166,6 +166,20 @@ func TestValidateProject(t *testing.T) {
 	}
 }
 
+// TestProjectErrorQuotesRunes: an error names the character a user typed,
+// never a byte of its UTF-8 ("ü", not "Ã").
+func TestProjectErrorQuotesRunes(t *testing.T) {
+	for in, want := range map[string]string{
+		"ws/ünï": "'ü' (U+00FC)", "ws/my proj": "' ' (U+0020)", "ws/😀": "'😀' (U+1F600)",
+		"ws/a\uFFFDb": "'\uFFFD' (U+FFFD)", "ws/a\xffb": "not valid UTF-8 at byte 1",
+	} {
+		err := ValidateProject(in)
+		require.ErrorIs(t, err, ErrInvalidProject, in)
+		require.Contains(t, err.Error(), want, in)
+		require.NotContains(t, err.Error(), "Ã", in)
+	}
+}
+
 func TestGenerateID(t *testing.T) {
 	shape := regexp.MustCompile(`^[a-z]+-[a-z]+$`)
 	seen := map[string]bool{}
