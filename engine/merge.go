@@ -75,7 +75,7 @@ func (r *Reader) merge() {
 						set = slices.Insert(set, j, it)
 					}
 				}
-				m.configs[path] = ConfigEntry{Value: StringSet(set...), TimeMs: max(cur.TimeMs, c.TimeMs)}
+				m.configs[path] = ConfigEntry{Value: StringSet(set...), TimeMs: max(cur.TimeMs, c.TimeMs), Order: max(cur.Order, c.Order)}
 			case later(c.TimeMs, configBy[path]):
 				m.configs[path] = c
 			default:

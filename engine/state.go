@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 )
@@ -28,6 +29,11 @@ var fieldKinds = [...]FieldKind{KindMetric, KindString, KindConfig}
 type ConfigEntry struct {
 	Value  Value
 	TimeMs int64
+	// Order ranks the configs of one writer's stream by when each was
+	// last set: a config set again moves past every other (as GoodSeed's
+	// SQLite rows do, which its web UI lists in that order). It is
+	// relative, rebuilt on replay; compare it only within a stream.
+	Order uint64
 }
 
 // MetaEntry is a run meta value and when it was set.
@@ -50,6 +56,7 @@ type runState struct {
 	byKey   map[FieldKey]uint32
 	configs map[uint32]ConfigEntry
 	meta    map[string]MetaEntry
+	order   uint64 // the last ConfigEntry.Order given
 }
 
 func newRunState() *runState {
@@ -94,7 +101,8 @@ func (st *runState) apply(r *Record) error {
 		if err := st.checkField(r.Field, KindConfig); err != nil {
 			return err
 		}
-		st.configs[r.Field] = ConfigEntry{Value: r.Value, TimeMs: r.TimeMs}
+		st.order++
+		st.configs[r.Field] = ConfigEntry{Value: r.Value, TimeMs: r.TimeMs, Order: st.order}
 	case RecSetOp:
 		if err := st.checkField(r.Field, KindConfig); err != nil {
 			return err
@@ -105,6 +113,8 @@ func (st *runState) apply(r *Record) error {
 		}
 		cur.Value.Set = applySetOp(cur.Value.Set, r.SetOp, r.Items)
 		cur.TimeMs = r.TimeMs
+		st.order++
+		cur.Order = st.order
 		st.configs[r.Field] = cur
 	case RecMeta:
 		st.meta[r.Key] = MetaEntry{Val: r.Val, TimeMs: r.TimeMs}
@@ -191,7 +201,9 @@ func (st *runState) snapshot() []byte {
 	for id := range st.configs {
 		ids = append(ids, id)
 	}
-	slices.Sort(ids)
+	// In the order they were last set, so that a restore ranks them as
+	// the replay of the stream did.
+	slices.SortFunc(ids, func(a, b uint32) int { return cmp.Compare(st.configs[a].Order, st.configs[b].Order) })
 	for _, id := range ids {
 		c := st.configs[id]
 		b = appendConfig(b, id, c.TimeMs, c.Value)
@@ -229,6 +241,7 @@ func (st *runState) clone() *runState {
 		byKey:   make(map[FieldKey]uint32, len(st.byKey)),
 		configs: make(map[uint32]ConfigEntry, len(st.configs)),
 		meta:    make(map[string]MetaEntry, len(st.meta)),
+		order:   st.order,
 	}
 	for k, v := range st.byKey {
 		c.byKey[k] = v

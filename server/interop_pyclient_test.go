@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -197,4 +201,107 @@ print(json.dumps({"compared": len(stored), "bad": bad}, ensure_ascii=False))
 	require.NoError(t, json.Unmarshal([]byte(line), &res), out)
 	require.GreaterOrEqual(t, res.Compared, 26, "every config was compared")
 	require.Empty(t, res.Bad, "configs that read back otherwise than the client stored them")
+}
+
+// startPyServer runs GoodSeed's own Python server (goodseed.server) on
+// projectsDir and returns its URL once it answers.
+func startPyServer(t *testing.T, src, projectsDir string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := ln.Addr().(*net.TCPAddr).Port
+	require.NoError(t, ln.Close())
+	cmd := exec.Command(pyPython(), "-c",
+		"import sys; from pathlib import Path; from goodseed.server import run_server; run_server(Path(sys.argv[1]), port=int(sys.argv[2]))",
+		projectsDir, strconv.Itoa(port))
+	cmd.Env = append(os.Environ(), "PYTHONPATH="+src)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	url := "http://127.0.0.1:" + strconv.Itoa(port)
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(url + "/api/projects")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return true
+	}, 20*time.Second, 50*time.Millisecond, "the Python server starts")
+	return url
+}
+
+// jsonObjectKeys returns the keys of the object at key in body, in order.
+func jsonObjectKeys(t *testing.T, body []byte, key string) []string {
+	t.Helper()
+	var outer map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(body, &outer), "%s", body)
+	dec := json.NewDecoder(bytes.NewReader(outer[key]))
+	tok, err := dec.Token()
+	require.NoError(t, err)
+	require.Equal(t, json.Delim('{'), tok)
+	var keys []string
+	for dec.More() {
+		k, err := dec.Token()
+		require.NoError(t, err)
+		keys = append(keys, k.(string))
+		var skip json.RawMessage
+		require.NoError(t, dec.Decode(&skip))
+	}
+	return keys
+}
+
+// TestPyServerSideBySideConfigs: one run, written by the real client to
+// our server (its SQLite copy kept in the client's home), served by
+// GoodSeed's own Python server from the SQLite and by ours: Part A's
+// configs list the same keys in the same order (the web UI shows them in
+// that order; a config set again moves to the end) with the same values.
+func TestPyServerSideBySideConfigs(t *testing.T) {
+	src := pyClientSrc(t)
+	serverHome, url := pyTestServer(t)
+	clientHome := t.TempDir()
+	const script = `
+import goodseed
+run = goodseed.Run(project="ws/side", run_id="side", name="side by side", storage="cloud",
+                   capture_hardware_metrics=False, capture_stdout=False, capture_stderr=False,
+                   capture_traceback=False, git_ref=False)
+run.log_configs({"zeta": 1, "alpha": 2.5, "opt/name": "adam", "flag": True, "none": None})
+run.wait()
+run["mid"] = "m"
+run["zeta"] = 4
+run.wait()
+run["alpha"] = 3.5
+run.close()
+`
+	runPyClient(t, src, url, clientHome, script)
+	pyURL := startPyServer(t, src, filepath.Join(clientHome, "projects"))
+	get := func(base string) []byte {
+		resp, err := http.Get(base + "/api/runs/ws/side/side/configs")
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, base)
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return b
+	}
+	pyBody := get(pyURL)
+	ours := httptest.NewServer(mustServer(t, serverHome).Handler())
+	defer ours.Close()
+	ourBody := get(ours.URL)
+	require.Equal(t, jsonObjectKeys(t, pyBody, "configs"), jsonObjectKeys(t, ourBody, "configs"),
+		"the same keys in the same order\npython: %s\nours:   %s", pyBody, ourBody)
+	var py, our struct{ Configs map[string]any }
+	require.NoError(t, json.Unmarshal(pyBody, &py))
+	require.NoError(t, json.Unmarshal(ourBody, &our))
+	require.Equal(t, py.Configs, our.Configs, "the same values")
+}
+
+// mustServer is a Part A server on home.
+func mustServer(t *testing.T, home string) *Server {
+	t.Helper()
+	s, err := New(Options{Home: home})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	return s
 }

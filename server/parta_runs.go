@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -125,14 +126,23 @@ func paTimeOrRaw(b []byte, t time.Time, raw string) []byte {
 	return paNullable(b, raw)
 }
 
-// paConfigs serves GET .../configs: every config, typed, keys sorted.
+// paConfigs serves GET .../configs: every config, typed, in the order the
+// Python server gives (its SQLite rows: a config set again moves to the
+// end), which the web UI shows: by the time each was set last, then by
+// the order of those sets in the stream (one request's configs share a
+// millisecond).
 func paConfigs(w http.ResponseWriter, sr *catReader) error {
 	cs := sr.rd.Configs()
 	paths := make([]string, 0, len(cs))
 	for p := range cs {
 		paths = append(paths, p)
 	}
-	slices.Sort(paths)
+	slices.SortFunc(paths, func(a, b string) int {
+		if c := cmp.Compare(cs[a].TimeMs, cs[b].TimeMs); c != 0 {
+			return c
+		}
+		return cmp.Compare(cs[a].Order, cs[b].Order)
+	})
 	b := []byte(`{"configs": {`)
 	for i, p := range paths {
 		if i > 0 {
