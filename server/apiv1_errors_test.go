@@ -97,12 +97,7 @@ func TestAPIv1BadRequestsChangeNothing(t *testing.T) {
 // its neighbours are stored, the answer says which and why, and the run
 // records it in sys/refused.
 func TestAPIv1RefusesItemsAlone(t *testing.T) {
-	home := t.TempDir()
-	s, err := New(Options{Home: home, APIv1: true, APIKeys: map[string][]string{v1TestKey: {"*"}}})
-	require.NoError(t, err)
-	defer s.Close()
-	h := s.Handler()
-	id := v1CreateRun(t, h, "ws", "p", "r")
+	h, home, id := v1OneRun(t)
 	ingest := "/api/v1/runs/" + id + "/ingest"
 	configs := "/api/v1/runs/" + id + "/configs"
 

@@ -59,18 +59,11 @@ func pyPython() string {
 }
 
 // pyTestServer starts our server with /api/v1 on a loopback port for the
-// client; it returns the server's home and URL.
+// client (newV1Server, every workspace); it returns its home and URL.
 func pyTestServer(t *testing.T) (string, string) {
 	t.Helper()
-	home := t.TempDir()
-	s, err := New(Options{Home: home, APIv1: true, APIKeys: map[string][]string{v1TestKey: {"*"}}})
-	require.NoError(t, err)
-	ts := httptest.NewServer(s.Handler())
-	t.Cleanup(func() {
-		ts.Close()
-		require.NoError(t, s.Close())
-	})
-	return home, ts.URL
+	_, c, home := newV1Server(t, map[string][]string{v1TestKey: {"*"}})
+	return home, c.base
 }
 
 // runPyClient runs script with the client importable and pointed at url;
