@@ -32,6 +32,9 @@ const (
 	headerWriter = "X-Goodseed-Writer"
 	headerStream = "X-Goodseed-Stream"
 	headerRange  = "X-Goodseed-Range"
+	// On a 204 configs answer: how many items were refused, and which.
+	headerRefused      = "X-Goodseed-Refused"
+	headerRefusedItems = "X-Goodseed-Refused-Items"
 )
 
 // ErrNoServer is a Client without a server URL.
@@ -130,6 +133,8 @@ type request struct {
 	// okStatus lists answers that are not errors besides 2xx, with their
 	// bodies decoded into out (409 with where a stream resumes).
 	okStatus []int
+	// answerHeader, when set, receives a 2xx answer's header.
+	answerHeader *http.Header
 }
 
 // do sends req until an answer that is not worth retrying, decoding a
@@ -208,6 +213,9 @@ func (c *Client) once(ctx context.Context, req request) (int, []byte, error) {
 	st := resp.StatusCode
 	switch {
 	case st >= 200 && st < 300:
+		if req.answerHeader != nil {
+			*req.answerHeader = resp.Header
+		}
 		return st, data, nil
 	case st >= 500 || st == http.StatusTooManyRequests || st == http.StatusRequestTimeout:
 		return st, nil, &retryable{st, fmt.Errorf("remote: %s %s: %d %.200s", req.method, u, st, data)}
@@ -301,6 +309,18 @@ type IngestResult struct {
 	// nothing was stored, and SyncEnd is where to resume.
 	Gap     bool   `json:"-"`
 	SyncEnd string `json:"sync_end"`
+	// RefusedCount counts the points the server could not store (the
+	// rest were stored); Refused lists the first of them.
+	RefusedCount int            `json:"refused_count"`
+	Refused      []RefusedPoint `json:"refused"`
+}
+
+// RefusedPoint is an item of a request the server did not store: its
+// index in the request, its path, and why.
+type RefusedPoint struct {
+	Item   int    `json:"item"`
+	Path   string `json:"path"`
+	Reason string `json:"reason"`
 }
 
 // Ingest sends points as one protobuf batch for writer ("" the primary),
@@ -337,8 +357,15 @@ type Config struct {
 	SetOp   string // "", "add" or "remove"
 }
 
+// ConfigsResult is the server's answer to a configs request: the items
+// it did not store (the rest were), by index in the request.
+type ConfigsResult struct {
+	RefusedCount int
+	RefusedItems []int // the first of them; the run's sys/refused says why
+}
+
 // Configs sends config items for writer in one request.
-func (c *Client) Configs(ctx context.Context, remoteID, writer string, items []Config) error {
+func (c *Client) Configs(ctx context.Context, remoteID, writer string, items []Config) (ConfigsResult, error) {
 	type item struct {
 		Path        string  `json:"path"`
 		TypeTag     string  `json:"type_tag"`
@@ -354,11 +381,21 @@ func (c *Client) Configs(ctx context.Context, remoteID, writer string, items []C
 	}
 	js, err := json.Marshal(body)
 	if err != nil {
-		return err
+		return ConfigsResult{}, err
 	}
+	var hdr http.Header
 	_, err = c.do(ctx, request{method: http.MethodPost, path: "/api/v1/runs/" + url.PathEscape(remoteID) + "/configs",
-		body: js, contentType: "application/json", header: writerHeader(writer)}, nil)
-	return err
+		body: js, contentType: "application/json", header: writerHeader(writer), answerHeader: &hdr}, nil)
+	var res ConfigsResult
+	if err == nil && hdr != nil {
+		res.RefusedCount, _ = strconv.Atoi(hdr.Get(headerRefused))
+		for _, f := range strings.Split(hdr.Get(headerRefusedItems), ",") {
+			if i, e := strconv.Atoi(f); e == nil && i >= 0 && i < len(items) {
+				res.RefusedItems = append(res.RefusedItems, i)
+			}
+		}
+	}
+	return res, err
 }
 
 // Status posts a writer's status (running, finished or failed) with the

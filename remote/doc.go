@@ -50,9 +50,12 @@
 //
 // # Refusals
 //
-// A 400 for a batch does not hold the rest hostage: configs are resent
-// one by one and points path by path, each item the server refuses is
-// recorded (Report.Refused and the cursor) with the server's answer, and
-// the range is committed. Connection errors, 5xx, 408 and 429 are
+// A server stores what it can of a request and says which items it
+// refused (an ingest answer's "refused", a configs answer's
+// X-Goodseed-Refused-Items); each is recorded in Report.Refused and the
+// cursor, and the range is committed. A server that answers 400 for a
+// whole batch does not hold the rest hostage either: configs are resent
+// one by one and points path by path, and what it refuses is recorded
+// the same way. Connection errors, 5xx, 408 and 429 are
 // retried with capped exponential backoff and jitter.
 package remote

@@ -1,8 +1,11 @@
 package remote_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
+	"io"
 	"math"
 	"net"
 	"net/http"
@@ -44,6 +47,9 @@ type testServer struct {
 	fail, drop int
 	lastDrop   string
 	requests   atomic.Int64
+	// rewrite, when set, changes a request's (unzipped) body before the
+	// server reads it: items a real server then refuses.
+	rewrite func(path string, body []byte) []byte
 }
 
 func newTestServer(t testing.TB, home string) *testServer {
@@ -80,6 +86,19 @@ func newTestServerAt(t testing.TB, home, addr string) *testServer {
 		if fail {
 			http.Error(w, `{"error_code": "Server.StorageError", "title": "injected"}`, http.StatusInternalServerError)
 			return
+		}
+		if s.rewrite != nil && r.Body != nil {
+			body, err := io.ReadAll(r.Body)
+			require.NoError(t, err)
+			if r.Header.Get("Content-Encoding") == "gzip" {
+				zr, err := gzip.NewReader(bytes.NewReader(body))
+				require.NoError(t, err)
+				body, err = io.ReadAll(zr)
+				require.NoError(t, err)
+				r.Header.Del("Content-Encoding")
+			}
+			body = s.rewrite(r.URL.Path, body)
+			r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
 		}
 		rec := httptest.NewRecorder()
 		inner.ServeHTTP(rec, r)

@@ -526,6 +526,7 @@ func (ws *writerSync) commit(ctx context.Context) error {
 	if res.Duplicate {
 		ws.rep.Resent++
 	} else {
+		ws.refusePoints(res)
 		ws.rep.Points += res.Points
 		ws.cur.Points += int64(res.Points)
 	}
@@ -545,27 +546,57 @@ func (ws *writerSync) commit(ctx context.Context) error {
 
 func (ws *writerSync) sendConfigs(ctx context.Context) error {
 	s := ws.s
-	err := s.c.Configs(ctx, ws.remoteID, ws.name, ws.configs)
+	res, err := s.c.Configs(ctx, ws.remoteID, ws.name, ws.configs)
 	var ae *APIError
 	if errors.As(err, &ae) && ae.Status == 400 {
+		// A server that refuses a whole request (older ones did): send
+		// each alone, so only what it cannot store is refused.
 		for _, it := range ws.configs {
-			err := s.c.Configs(ctx, ws.remoteID, ws.name, []Config{it})
+			res, err := s.c.Configs(ctx, ws.remoteID, ws.name, []Config{it})
 			if errors.As(err, &ae) && ae.Status == 400 {
-				ws.refuse("config "+it.Path, ae)
+				ws.refuse("config "+it.Path, ae.Error())
 				continue
 			}
 			if err != nil {
 				return err
 			}
-			ws.rep.Configs++
+			ws.refuseConfigs([]Config{it}, res)
+			ws.rep.Configs += 1 - res.RefusedCount
 		}
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("remote: ship configs of %s writer %08x: %w", ws.info.id, ws.w, err)
 	}
-	ws.rep.Configs += len(ws.configs)
+	ws.refuseConfigs(ws.configs, res)
+	ws.rep.Configs += len(ws.configs) - res.RefusedCount
 	return nil
+}
+
+// refuseConfigs records the items of sent that a 204 answer says were
+// not stored.
+func (ws *writerSync) refuseConfigs(sent []Config, res ConfigsResult) {
+	for _, i := range res.RefusedItems {
+		ws.refuse("config "+sent[i].Path, "refused by the server (its reason is in the run's sys/refused)")
+	}
+	ws.refuseUnlisted(res.RefusedCount - len(res.RefusedItems))
+}
+
+// refusePoints records the points an ingest answer says were not stored.
+func (ws *writerSync) refusePoints(res IngestResult) {
+	for _, r := range res.Refused {
+		ws.refuse("series "+r.Path, r.Reason)
+	}
+	ws.refuseUnlisted(res.RefusedCount - len(res.Refused))
+}
+
+// refuseUnlisted counts n refusals an answer counted but did not list.
+func (ws *writerSync) refuseUnlisted(n int) {
+	if n <= 0 {
+		return
+	}
+	ws.rep.Refused = append(ws.rep.Refused, Refusal{Writer: ws.w, Item: fmt.Sprintf("%d more item(s)", n), Reason: "refused by the server (listed in the run's sys/refused)"})
+	ws.cur.RefusedCount += n
 }
 
 func (ws *writerSync) sendByPath(ctx context.Context) error {
@@ -581,20 +612,21 @@ func (ws *writerSync) sendByPath(ctx context.Context) error {
 		res, err := ws.s.c.Ingest(ctx, ws.remoteID, ws.name, nil, byPath[path])
 		var ae *APIError
 		if errors.As(err, &ae) && ae.Status == 400 {
-			ws.refuse("series "+path, ae)
+			ws.refuse("series "+path, ae.Error())
 			continue
 		}
 		if err != nil {
 			return err
 		}
+		ws.refusePoints(res)
 		ws.rep.Points += res.Points
 		ws.cur.Points += int64(res.Points)
 	}
 	return nil
 }
 
-func (ws *writerSync) refuse(item string, ae *APIError) {
-	r := Refusal{Writer: ws.w, Item: item, Reason: ae.Error()}
+func (ws *writerSync) refuse(item, reason string) {
+	r := Refusal{Writer: ws.w, Item: item, Reason: reason}
 	ws.rep.Refused = append(ws.rep.Refused, r)
 	ws.cur.RefusedCount++
 	if len(ws.cur.Refused) < maxRefusals {

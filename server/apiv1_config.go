@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/goodseed/goodseed-go/engine"
@@ -119,6 +120,11 @@ func (v *apiV1) postConfigs(w http.ResponseWriter, r *http.Request, g keyGrant) 
 	}
 	if len(refused) > 0 {
 		w.Header().Set(v1HeaderRefused, strconv.Itoa(len(refused)))
+		items := make([]string, 0, min(len(refused), v1MaxListedRefusals))
+		for _, r := range refused[:cap(items)] {
+			items = append(items, strconv.Itoa(r.Item))
+		}
+		w.Header().Set(v1HeaderRefusedItems, strings.Join(items, ","))
 	}
 	if err := st.Flush(); err != nil {
 		return v.writers.writeError(rw, err)

@@ -135,6 +135,7 @@ func TestAPIv1RefusesItemsAlone(t *testing.T) {
 	}), "application/json", false)
 	require.Equal(t, http.StatusNoContent, rec.Code, rec.Body.String())
 	require.Equal(t, "2", rec.Header().Get(v1HeaderRefused))
+	require.Equal(t, "4,6", rec.Header().Get(v1HeaderRefusedItems), "the refused items by index")
 
 	rd, err := engine.OpenReader(filepath.Join(home, "projects", "ws", "p", "runs", "r"), nil)
 	require.NoError(t, err)

@@ -28,6 +28,10 @@ const (
 	// v1HeaderRefused on a 204 configs answer counts the items refused
 	// (the answer has no body to list them; sys/refused does).
 	v1HeaderRefused = "X-Goodseed-Refused"
+	// v1HeaderRefusedItems on that answer lists the refused items'
+	// indexes, comma-separated (the first v1MaxListedRefusals), so a
+	// client can say which it sent were not stored.
+	v1HeaderRefusedItems = "X-Goodseed-Refused-Items"
 )
 
 // v1Refusal is one item a request could not store, and why.
