@@ -2,61 +2,24 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/goodseed/goodseed-go/engine"
+	"github.com/goodseed/goodseed-go/internal/pyclient"
 	"github.com/goodseed/goodseed-go/series"
 )
 
-// The interop suite runs GoodSeed's real Python client (0.4.0, MIT, kept in
-// ../shared/reference beside the repository; $GOODSEED_PY_CLIENT names its
-// src directory elsewhere) against our server: the client is the judge of
-// "drop-in", not our reading of its source. It needs python3 with psutil
-// (Debian's python3-psutil; .ci/run installs it).
-
-// pyClientSrc returns the client's src directory, or skips saying why.
-func pyClientSrc(t *testing.T) string {
-	t.Helper()
-	src := os.Getenv("GOODSEED_PY_CLIENT")
-	if src == "" {
-		wd, err := os.Getwd()
-		require.NoError(t, err)
-		src = filepath.Join(wd, "..", "..", "shared", "reference", "goodseed-python-0.4.0", "src")
-	}
-	if _, err := os.Stat(filepath.Join(src, "goodseed", "run.py")); err != nil {
-		t.Skipf("GoodSeed's Python client is not at %s (set GOODSEED_PY_CLIENT): %v", src, err)
-	}
-	if err := exec.Command(pyPython(), "-c", "import psutil").Run(); err != nil {
-		t.Skipf("%s with psutil is needed for the real client (apt-get install python3 python3-psutil): %v", pyPython(), err)
-	}
-	return src
-}
-
-// pyPython is the interpreter: $GOODSEED_PYTHON, else Debian's (which
-// python3-psutil serves), else python3 on the PATH.
-func pyPython() string {
-	if p := os.Getenv("GOODSEED_PYTHON"); p != "" {
-		return p
-	}
-	if _, err := os.Stat("/usr/bin/python3"); err == nil {
-		return "/usr/bin/python3"
-	}
-	return "python3"
-}
+// The interop suite runs GoodSeed's real Python client (internal/pyclient)
+// against our server: the client is the judge of "drop-in", not our
+// reading of its source.
 
 // pyTestServer starts our server with /api/v1 on a loopback port for the
 // client (newV1Server, every workspace); it returns its home and URL.
@@ -66,20 +29,11 @@ func pyTestServer(t *testing.T) (string, string) {
 	return home, c.base
 }
 
-// runPyClient runs script with the client importable and pointed at url;
-// it returns stdout and stderr.
+// runPyClient runs script with the client pointed at url and home; it
+// returns stdout and stderr.
 func runPyClient(t *testing.T, src, url, home, script string) (string, string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, pyPython(), "-c", script)
-	cmd.Env = append(os.Environ(), "PYTHONPATH="+src, "GOODSEED_API_URL="+url, "GOODSEED_API_KEY="+v1TestKey,
-		"GOODSEED_HOME="+home, "PYTHONUNBUFFERED=1")
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	require.NoError(t, err, "python client:\nstdout: %s\nstderr: %s", out.String(), errb.String())
-	return out.String(), errb.String()
+	return pyclient.Run(t, src, script, "GOODSEED_API_URL="+url, "GOODSEED_API_KEY="+v1TestKey, "GOODSEED_HOME="+home)
 }
 
 // TestPyClientNothingAcceptedIsLost: items the client accepts and our
@@ -89,7 +43,7 @@ func runPyClient(t *testing.T, src, url, home, script string) (string, string) {
 // all stored as sent, next to the ordinary points of their batches, and
 // the client ends with nothing pending.
 func TestPyClientNothingAcceptedIsLost(t *testing.T) {
-	src := pyClientSrc(t)
+	src := pyclient.Src(t)
 	serverHome, url := pyTestServer(t)
 
 	const script = `
@@ -152,7 +106,7 @@ run.close()
 // get_configs() (GET /api/v1/runs/{id}) as exactly the (type_tag, value)
 // its SQLite storage keeps.
 func TestPyClientConfigsReadBackAsStored(t *testing.T) {
-	src := pyClientSrc(t)
+	src := pyclient.Src(t)
 	_, url := pyTestServer(t)
 
 	const script = `
@@ -196,35 +150,6 @@ print(json.dumps({"compared": len(stored), "bad": bad}, ensure_ascii=False))
 	require.Empty(t, res.Bad, "configs that read back otherwise than the client stored them")
 }
 
-// startPyServer runs GoodSeed's own Python server (goodseed.server) on
-// projectsDir and returns its URL once it answers.
-func startPyServer(t *testing.T, src, projectsDir string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := ln.Addr().(*net.TCPAddr).Port
-	require.NoError(t, ln.Close())
-	cmd := exec.Command(pyPython(), "-c",
-		"import sys; from pathlib import Path; from goodseed.server import run_server; run_server(Path(sys.argv[1]), port=int(sys.argv[2]))",
-		projectsDir, strconv.Itoa(port))
-	cmd.Env = append(os.Environ(), "PYTHONPATH="+src)
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	url := "http://127.0.0.1:" + strconv.Itoa(port)
-	require.Eventually(t, func() bool {
-		resp, err := http.Get(url + "/api/projects")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return true
-	}, 20*time.Second, 50*time.Millisecond, "the Python server starts")
-	return url
-}
-
 // jsonObjectKeys returns the keys of the object at key in body, in order.
 func jsonObjectKeys(t *testing.T, body []byte, key string) []string {
 	t.Helper()
@@ -251,7 +176,7 @@ func jsonObjectKeys(t *testing.T, body []byte, key string) []string {
 // configs list the same keys in the same order (the web UI shows them in
 // that order; a config set again moves to the end) with the same values.
 func TestPyServerSideBySideConfigs(t *testing.T) {
-	src := pyClientSrc(t)
+	src := pyclient.Src(t)
 	serverHome, url := pyTestServer(t)
 	clientHome := t.TempDir()
 	const script = `
@@ -268,7 +193,7 @@ run["alpha"] = 3.5
 run.close()
 `
 	runPyClient(t, src, url, clientHome, script)
-	pyURL := startPyServer(t, src, filepath.Join(clientHome, "projects"))
+	pyURL := pyclient.StartServer(t, src, filepath.Join(clientHome, "projects"))
 	get := func(base string) []byte {
 		resp, err := http.Get(base + "/api/runs/ws/side/side/configs")
 		require.NoError(t, err)
