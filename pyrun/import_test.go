@@ -171,7 +171,7 @@ func fileDigests(t *testing.T, dir string) map[string][32]byte {
 // are left byte for byte as they were; a second import is a no-op.
 func TestImportFiftyRuns(t *testing.T) {
 	home := t.TempDir()
-	refs := writePyRuns(t, home, 50, 120, "small")
+	refs := writePyRuns(t, home, 50, 60, "small")
 	require.Len(t, refs, 50)
 	before := fileDigests(t, home)
 	var wal int

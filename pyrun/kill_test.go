@@ -32,7 +32,11 @@ func TestImportChild(t *testing.T) {
 // next import removes what the killed one left and completes.
 func TestImportKilledMidway(t *testing.T) {
 	home := t.TempDir()
-	refs := writePyRuns(t, home, 1, 40000, "big")
+	steps, tries := 15000, 14
+	if raceEnabled {
+		steps, tries = 3000, 8
+	}
+	refs := writePyRuns(t, home, 1, steps, "big")
 	var db string
 	var ref pyRef
 	for db, ref = range refs {
@@ -53,11 +57,10 @@ func TestImportKilledMidway(t *testing.T) {
 	require.NoError(t, os.RemoveAll(dst))
 
 	completed, killed, midway := 0, 0, 0
-	const tries = 14
 	for i := range tries {
 		cmd := child()
 		require.NoError(t, cmd.Start())
-		time.Sleep(whole * time.Duration(i) / (tries - 4))
+		time.Sleep(whole * time.Duration(i) / time.Duration(tries-4))
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		err := cmd.Wait()
 		if err != nil {

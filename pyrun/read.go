@@ -307,3 +307,46 @@ func (r *Run) wrap(table string, err error) error {
 	}
 	return fmt.Errorf("pyrun: %s: table %s: %w", r.path, table, err)
 }
+
+// Found is a Python-written run found under a projects directory.
+type Found struct {
+	Project string // slash-separated, as the client names it
+	RunID   string
+	Path    string // the database
+}
+
+// Find lists the Python runs under projectsDir (<project>/runs/<id>.sqlite
+// at any depth, as the client's own server finds them), sorted by
+// project and id. Symbolic links are not followed, and the directories of
+// GoodSeed Go runs and hidden directories are not entered.
+func Find(projectsDir string) ([]Found, error) {
+	var out []Found
+	err := filepath.WalkDir(projectsDir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			if p == projectsDir {
+				return err
+			}
+			return nil // unreadable below: skipped, as the client's glob does
+		}
+		if d.IsDir() {
+			if p != projectsDir && (strings.HasPrefix(d.Name(), ".") || filepath.Base(filepath.Dir(p)) == "runs") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		id, ok := strings.CutSuffix(d.Name(), Ext)
+		if !ok || !d.Type().IsRegular() || filepath.Base(filepath.Dir(p)) != "runs" {
+			return nil
+		}
+		rel, err := filepath.Rel(projectsDir, filepath.Dir(filepath.Dir(p)))
+		if err != nil || rel == "." {
+			return nil
+		}
+		out = append(out, Found{Project: filepath.ToSlash(rel), RunID: id, Path: p})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pyrun: find runs in %s: %w", projectsDir, err)
+	}
+	return out, nil
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/goodseed/goodseed-go/engine"
 	"github.com/goodseed/goodseed-go/index"
 	"github.com/goodseed/goodseed-go/internal/vfs"
+	"github.com/goodseed/goodseed-go/pyrun"
 	"github.com/goodseed/goodseed-go/run"
 	"github.com/goodseed/goodseed-go/segment"
 )
@@ -88,6 +89,9 @@ type RunSummary struct {
 	// LastModified is the newest modification time of the run's segments
 	// and index.
 	LastModified time.Time
+	// Python is the database of a run GoodSeed's Python client wrote
+	// (served read-only from its mirror, Dir); "" for our runs.
+	Python string
 	// Err is set for a directory that holds segments but cannot be read as
 	// a run; only Project, RunID and LastModified are set then.
 	Err error
@@ -205,6 +209,8 @@ type catalog struct {
 	entries map[catKey]*catEntry
 	closed  bool
 
+	py *pyMirrors // the mirrors of Python-written runs
+
 	open  atomic.Int64  // entries holding a reader
 	tick  atomic.Uint64 // LRU clock
 	loads atomic.Int64  // runs (re)read: opened or refreshed; for tests
@@ -218,13 +224,17 @@ func newCatalog(home string) (*catalog, error) {
 	if res, err := filepath.EvalSymlinks(abs); err == nil {
 		abs = res
 	}
-	return &catalog{home: abs, projects: filepath.Join(abs, "projects"), entries: map[catKey]*catEntry{}}, nil
+	return &catalog{home: abs, projects: filepath.Join(abs, "projects"), entries: map[catKey]*catEntry{}, py: newPyMirrors()}, nil
 }
 
 // catEntry is the cached state of one run.
 type catEntry struct {
 	key catKey
 	dir string
+	// pyDB is the database of a Python-written run (dir its mirror), and
+	// pyErr why it could not be mirrored.
+	pyDB  string
+	pyErr error
 
 	mu      sync.Mutex // guards what follows; held while (re)loading
 	stamp   []catStamp
@@ -250,7 +260,10 @@ func (e *catEntry) summary() RunSummary {
 func (e *catEntry) summaryLocked() RunSummary {
 	s := e.sum
 	s.Live = e.live
-	s.Status = catDeriveStatus(s.Status, e.live)
+	s.Python = e.pyDB
+	if e.pyDB == "" {
+		s.Status = catDeriveStatus(s.Status, e.live)
+	} // a Python run's status is what it recorded, as its own server shows it
 	if s.Status != run.StatusFinished && s.Status != run.StatusFailed {
 		s.Closed, s.ClosedRaw = time.Time{}, ""
 	}
@@ -314,6 +327,10 @@ func (c *catalog) retireLocked(e *catEntry) {
 type catRef struct {
 	key catKey
 	dir string
+	// pyDB and pyErr: a Python-written run's database, and why it could
+	// not be mirrored into dir.
+	pyDB  string
+	pyErr error
 }
 
 // walk lists the directories that may hold runs:
@@ -338,6 +355,10 @@ func (c *catalog) walk() ([]catRef, error) {
 			if run.ValidateRunID(id) == nil {
 				refs = append(refs, catRef{key: catKey{project, id}, dir: filepath.Join(runsDir, id)})
 			}
+		}
+		for id, db := range pyRunFiles(runsDir, func(id string) bool { return run.ValidateRunID(id) == nil }) {
+			dir, err := c.py.dir(db)
+			refs = append(refs, catRef{key: catKey{project, id}, dir: dir, pyDB: db, pyErr: err})
 		}
 	}
 	for _, a := range tops {
@@ -464,9 +485,9 @@ func (c *catalog) entry(ref catRef) *catEntry {
 	c.mu.Lock()
 	e := c.entries[ref.key]
 	var old *catEntry
-	if e == nil || e.dir != ref.dir {
+	if e == nil || e.dir != ref.dir || e.pyDB != ref.pyDB {
 		old = e
-		e = &catEntry{key: ref.key, dir: ref.dir}
+		e = &catEntry{key: ref.key, dir: ref.dir, pyDB: ref.pyDB}
 		if c.closed {
 			e.dropped = true
 		} else {
@@ -477,6 +498,9 @@ func (c *catalog) entry(ref catRef) *catEntry {
 	if old != nil {
 		c.drop(old)
 	}
+	e.mu.Lock()
+	e.pyErr = ref.pyErr
+	e.mu.Unlock()
 	return e
 }
 
@@ -508,6 +532,13 @@ func (c *catalog) scan() ([]*catEntry, error) {
 					return
 				}
 				e := ents[i]
+				if e.pyDB != "" && e.pyErr != nil {
+					e.mu.Lock()
+					e.sum = RunSummary{Project: e.key.project, RunID: e.key.id, Dir: e.dir, Err: e.pyErr}
+					e.loaded, e.stamp = false, nil
+					e.mu.Unlock()
+					continue // listed, unreadable
+				}
 				l, err := c.restamp(e)
 				if err != nil || !l.hasSeg {
 					ents[i] = nil // not (or no longer) a run
@@ -612,6 +643,9 @@ func (c *catalog) updateLocked(e *catEntry, l catListing, wantReader bool) {
 		e.sum = catSummarize(e.key, sr.rd)
 		e.sum.Dir = e.dir
 		e.sum.LastModified = catNewest(st)
+		if fi, err := os.Stat(e.pyDB); e.pyDB != "" && err == nil {
+			e.sum.LastModified = pyMtime(fi) // the database's, not its mirror's
+		}
 		e.stamp, e.dirNs, e.listNs, e.loaded, e.enc = st, l.dirNs, l.listNs, true, nil
 	}
 	if opened {
@@ -652,7 +686,7 @@ func (c *catalog) recheckCrashed(e *catEntry) {
 // resuming one changes its files, which reloads it. e.mu held.
 func (c *catalog) checkLiveLocked(e *catEntry) {
 	live := false
-	if e.sum.Err == nil && (e.sum.Status == run.StatusRunning || e.sum.Status == "") {
+	if e.pyDB == "" && e.sum.Err == nil && (e.sum.Status == run.StatusRunning || e.sum.Status == "") {
 		if catBeforeLiveCheck != nil {
 			catBeforeLiveCheck(e.dir)
 		}
@@ -667,11 +701,23 @@ func (c *catalog) checkLiveLocked(e *catEntry) {
 // on disk now, and the run's catalog entry. The caller releases the
 // reader. A directory holding no segment is errCatNoRun.
 func (c *catalog) acquire(key catKey, dir string) (*catReader, *catEntry, error) {
+	ref := catRef{key: key, dir: dir}
+	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
+		// No run of ours: a Python-written one there is read from its
+		// mirror.
+		if fi, err := os.Lstat(dir + pyrun.Ext); err == nil && fi.Mode().IsRegular() {
+			ref.pyDB = dir + pyrun.Ext
+			if ref.dir, ref.pyErr = c.py.dir(ref.pyDB); ref.pyErr != nil {
+				return nil, nil, ref.pyErr
+			}
+			dir = ref.dir
+		}
+	}
 	notRun := fmt.Errorf("%w: %s/%s", errCatNoRun, key.project, key.id)
 	if fi, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) || (err == nil && !fi.IsDir()) {
 		return nil, nil, notRun
 	}
-	e := c.entry(catRef{key: key, dir: dir})
+	e := c.entry(ref)
 	l, err := c.restamp(e)
 	if errors.Is(err, fs.ErrNotExist) || (err == nil && !l.hasSeg) {
 		return nil, nil, notRun

@@ -508,6 +508,10 @@ func (a *partA) trash(w http.ResponseWriter, rr paRunRequest, on bool) error {
 	if err != nil {
 		return err
 	}
+	if e.pyDB != "" {
+		sr.release()
+		return paErrorf(http.StatusConflict, "Run %s/%s is a Python-written run (%s), served read-only: import it (goodseed import) to trash it", rr.project, rr.id, filepath.Base(e.pyDB))
+	}
 	want := strconv.FormatBool(on)
 	cur := sr.rd.Meta()[catMetaTrashed].Val
 	sr.release()

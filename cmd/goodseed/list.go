@@ -100,7 +100,11 @@ func runList(e *env, args []string) error {
 		if status == "" {
 			status = "unknown"
 		}
-		fmt.Fprintf(w, "  [%s] %s%s\n", status, r.RunID, trashed)
+		python := ""
+		if r.Python != "" {
+			python = "  (Python run, read-only: goodseed import converts it)"
+		}
+		fmt.Fprintf(w, "  [%s] %s%s%s\n", status, r.RunID, trashed, python)
 		if r.Name != "" {
 			fmt.Fprintf(w, "      name: %s\n", r.Name)
 		}

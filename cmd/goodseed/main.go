@@ -3,12 +3,15 @@
 //	goodseed [serve] [DIR] [--port 8765] [--host 127.0.0.1] [--api-v1 --api-key KEY[:ws1,ws2]]
 //	goodseed list [DIR] [-p PROJECT]
 //	goodseed sync [RUN... | -p PROJECT | --all] [--follow] [--url URL]
+//	goodseed import [RUN... | -p PROJECT | --all]
 //
 // serve starts the local HTTP server the GoodSeed web UI reads
 // (docs/http-api.md, Part A), and with --api-v1 the remote API the Python
 // client syncs to (Part B); it runs until SIGINT or SIGTERM. list lists the
 // projects, or the runs of one project. sync ships runs to a tracking server's
-// /api/v1 (package remote), incrementally. DIR is the data directory holding
+// /api/v1 (package remote), incrementally. import converts runs the Python
+// client wrote (SQLite) into ours, verified (package pyrun); until then serve
+// and list show them read-only. DIR is the data directory holding
 // projects/ (default $GOODSEED_HOME, else ~/.goodseed). Exit status: 0 on
 // success, 1 on an error, 2 on a usage mistake.
 package main
@@ -64,6 +67,7 @@ const topUsage = `Usage:
   goodseed [serve] [DIR] [--port 8765] [--host 127.0.0.1]   serve runs to the web UI (the default)
   goodseed list [DIR] [-p PROJECT]                          list projects, or the runs of one
   goodseed sync [RUN... | -p PROJECT | --all] [--follow]    ship runs to a server's /api/v1
+  goodseed import [RUN... | -p PROJECT | --all]             convert Python-written runs, verified
   goodseed help [COMMAND]
 
 DIR is the data directory holding projects/ (default $GOODSEED_HOME, else ~/.goodseed).

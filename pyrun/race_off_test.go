@@ -1,0 +1,5 @@
+//go:build !race
+
+package pyrun_test
+
+const raceEnabled = false
