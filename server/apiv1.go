@@ -326,7 +326,7 @@ func (v *apiV1) projectDir(ws, proj string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	dir := filepath.Join(v.s.home, "projects", ws, proj)
+	dir := filepath.Join(v.s.projects, ws, proj)
 	if err := v.s.inside(dir); err != nil {
 		return "", err
 	}
@@ -576,7 +576,7 @@ func (v *apiV1) listWorkspaces(w http.ResponseWriter, r *http.Request, g keyGran
 		if v.s.opts.DefaultWorkspace != "" {
 			set[v.s.opts.DefaultWorkspace] = true
 		}
-		ents, _ := os.ReadDir(filepath.Join(v.s.home, "projects"))
+		ents, _ := os.ReadDir(v.s.projects)
 		for _, e := range ents {
 			if v1ValidateWorkspace(e.Name()) == nil && len(v.projectsOf(e.Name())) > 0 {
 				set[e.Name()] = true

@@ -107,7 +107,12 @@ type ProjectSummary struct {
 // ListRuns lists the runs under home, newest created first, as GET
 // /api/runs does. Runs that cannot be read are included with Err set.
 func ListRuns(home string) ([]RunSummary, error) {
-	c, err := newCatalog(home)
+	return ListRunsIn(filepath.Join(home, "projects"))
+}
+
+// ListRunsIn is ListRuns for the projects directory itself.
+func ListRunsIn(projects string) ([]RunSummary, error) {
+	c, err := newCatalog(projects)
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +131,12 @@ func ListRuns(home string) ([]RunSummary, error) {
 // ListProjects lists the projects under home holding at least one run,
 // most recently modified first, as GET /api/projects does.
 func ListProjects(home string) ([]ProjectSummary, error) {
-	c, err := newCatalog(home)
+	return ListProjectsIn(filepath.Join(home, "projects"))
+}
+
+// ListProjectsIn is ListProjects for the projects directory itself.
+func ListProjectsIn(projects string) ([]ProjectSummary, error) {
+	c, err := newCatalog(projects)
 	if err != nil {
 		return nil, err
 	}
@@ -198,8 +208,7 @@ func (s *catReader) release() {
 
 // catalog caches what it knows of each run under a home.
 type catalog struct {
-	home     string // absolute, symlinks resolved
-	projects string // <home>/projects
+	projects string // absolute
 
 	// scanMu makes concurrent scans take turns: the second finds every
 	// entry the first refreshed.
@@ -216,15 +225,14 @@ type catalog struct {
 	loads atomic.Int64  // runs (re)read: opened or refreshed; for tests
 }
 
-func newCatalog(home string) (*catalog, error) {
-	abs, err := filepath.Abs(home)
+func newCatalog(projects string) (*catalog, error) {
+	// Only made absolute: the server hands its resolved directory, and run
+	// directories must compare equal to those it resolves.
+	abs, err := filepath.Abs(projects)
 	if err != nil {
-		return nil, fmt.Errorf("server: home %s: %w", home, err)
+		return nil, fmt.Errorf("server: projects %s: %w", projects, err)
 	}
-	if res, err := filepath.EvalSymlinks(abs); err == nil {
-		abs = res
-	}
-	return &catalog{home: abs, projects: filepath.Join(abs, "projects"), entries: map[catKey]*catEntry{}, py: newPyMirrors()}, nil
+	return &catalog{projects: abs, entries: map[catKey]*catEntry{}, py: newPyMirrors()}, nil
 }
 
 // catEntry is the cached state of one run.

@@ -57,7 +57,7 @@ func init() {
 	routeSetters = append(routeSetters, func(s *Server, mux *http.ServeMux) error {
 		a := &partA{s: s}
 		var err error
-		if a.cat, err = newCatalog(s.home); err != nil {
+		if a.cat, err = newCatalog(s.projects); err != nil {
 			return err
 		}
 		s.onClose(a.cat.close)

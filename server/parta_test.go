@@ -470,7 +470,7 @@ func TestPartAConcurrentReads(t *testing.T) {
 // again: none when nothing changed, one when one run changed.
 func TestCatalogReloadsOnlyChangedRuns(t *testing.T) {
 	home := paFixtureCopy(t)
-	c, err := newCatalog(home)
+	c, err := newCatalog(filepath.Join(home, "projects"))
 	require.NoError(t, err)
 	defer c.close()
 	ents, err := c.scan()
@@ -698,7 +698,7 @@ func TestCatalogRestamp(t *testing.T) {
 		}))
 	}
 	setTimes(old)
-	c, err := newCatalog(home)
+	c, err := newCatalog(filepath.Join(home, "projects"))
 	require.NoError(t, err)
 	defer c.close()
 	_, err = c.scan()
@@ -813,10 +813,10 @@ func TestPartADamagedBlock(t *testing.T) {
 // served, and a catalog that closed serves requests still coming in.
 func TestCatalogDroppedEntryStillServes(t *testing.T) {
 	home := paFixtureCopy(t)
-	c, err := newCatalog(home)
+	c, err := newCatalog(filepath.Join(home, "projects"))
 	require.NoError(t, err)
 	key := catKey{"vision", "bold-falcon"}
-	dir := filepath.Join(c.home, "projects", "vision", "runs", "bold-falcon")
+	dir := filepath.Join(c.projects, "vision", "runs", "bold-falcon")
 	e := c.entry(catRef{key: key, dir: dir})
 	c.drop(e) // what scan does to an entry its walk did not see
 	sr, _, err := c.acquire(key, dir)

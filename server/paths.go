@@ -26,7 +26,7 @@ func (s *Server) runDir(project, runID string) (string, error) {
 	if err := run.ValidateRunID(runID); err != nil {
 		return "", fmt.Errorf("%w: %w", errBadPath, err)
 	}
-	dir := filepath.Join(s.home, "projects", filepath.FromSlash(project), "runs", runID)
+	dir := filepath.Join(s.projects, filepath.FromSlash(project), "runs", runID)
 	if err := s.inside(dir); err != nil {
 		return "", err
 	}

@@ -25,6 +25,10 @@ const (
 type Options struct {
 	// Home is the data directory; runs live in <Home>/projects/<project>/runs/<id>.
 	Home string
+	// Projects, when set, is the projects directory itself (as GoodSeed's
+	// Python CLI takes it), whatever its name; Home is then not used.
+	// Nothing outside it is read or written.
+	Projects string
 	// Addr is where ListenAndServe listens; default 127.0.0.1:8765.
 	Addr string
 	// APIv1 enables Part B (/api/v1). Off, /api/v1 answers 404.
@@ -40,7 +44,9 @@ type Options struct {
 // Server serves one data directory.
 type Server struct {
 	opts Options
-	home string // absolute, symlinks resolved
+	home string // absolute, symlinks resolved: nothing outside is touched
+	// projects is <home>/projects, or home itself (Options.Projects).
+	projects string
 	mux  *http.ServeMux
 
 	closeMu  sync.Mutex
@@ -53,17 +59,25 @@ type Server struct {
 // files.
 var routeSetters []func(s *Server, mux *http.ServeMux) error
 
-// New prepares a server for opts.Home.
+// New prepares a server for opts.Home (or opts.Projects).
 func New(opts Options) (*Server, error) {
-	if opts.Home == "" {
+	root := opts.Home
+	if opts.Projects != "" {
+		root = opts.Projects
+	}
+	if root == "" {
 		return nil, errors.New("server: Options.Home is empty")
 	}
-	abs, err := filepath.Abs(opts.Home)
+	abs, err := filepath.Abs(root)
 	if err != nil {
-		return nil, fmt.Errorf("server: home %s: %w", opts.Home, err)
+		return nil, fmt.Errorf("server: home %s: %w", root, err)
 	}
 	if res, err := filepath.EvalSymlinks(abs); err == nil {
 		abs = res
+	}
+	projects := filepath.Join(abs, "projects")
+	if opts.Projects != "" {
+		projects = abs
 	}
 	if opts.Addr == "" {
 		opts.Addr = DefaultAddr
@@ -71,7 +85,7 @@ func New(opts Options) (*Server, error) {
 	if opts.APIv1 && len(opts.APIKeys) == 0 {
 		return nil, errors.New("server: /api/v1 needs at least one API key")
 	}
-	s := &Server{opts: opts, home: abs, mux: http.NewServeMux()}
+	s := &Server{opts: opts, home: abs, projects: projects, mux: http.NewServeMux()}
 	for _, set := range routeSetters {
 		if err := set(s, s.mux); err != nil {
 			return nil, err
@@ -80,8 +94,12 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
-// Home returns the data directory served.
+// Home returns the data directory served (the projects directory when
+// Options.Projects named it).
 func (s *Server) Home() string { return s.home }
+
+// Projects returns the projects directory served.
+func (s *Server) Projects() string { return s.projects }
 
 // Handler returns the server's HTTP handler (for httptest and embedding).
 func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }

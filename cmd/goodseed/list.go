@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/goodseed/goodseed-go/server"
@@ -12,13 +11,17 @@ import (
 func init() {
 	register(&command{
 		name:     "list",
-		synopsis: "goodseed list [DIR] [-p PROJECT]",
+		synopsis: "goodseed list [DIR] [-p PROJECT] [-v]",
 		summary: `List the projects under DIR with their run counts and when each last changed,
 or, with -p, the runs of one project, newest first: state, id, name and creation
 time (UTC). The state is running, finished or failed as the run recorded it, or
 crashed for a run that says running while no process writes it.`,
-		help: `Flags:
+		help: `DIR is the projects directory (as GoodSeed's Python CLI takes it), or the data
+directory holding projects/; default $GOODSEED_HOME, else ~/.goodseed.
+
+Flags:
   -p, --project P   list the runs of project P (e.g. vision or workspace/project)
+  -v, --verbose     say which directory is listed
 
 Examples:
   goodseed list
@@ -48,28 +51,36 @@ func plural(n int, word string) string {
 func runList(e *env, args []string) error {
 	fs := newFlags("list")
 	var project string
+	var verbose bool
 	fs.StringVar(&project, "p", "", "")
 	fs.StringVar(&project, "project", "", "")
+	fs.BoolVar(&verbose, "v", false, "")
+	fs.BoolVar(&verbose, "verbose", false, "")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	}
-	home, err := e.home(pos)
+	where, err := e.servedDir(pos)
 	if err != nil {
 		return err
 	}
-	if fi, err := os.Stat(filepath.Join(home, "projects")); err != nil || !fi.IsDir() {
-		fmt.Fprintf(e.stdout, "Projects directory does not exist: %s\n", filepath.Join(home, "projects"))
+	if verbose {
+		fmt.Fprintf(e.stderr, "Listing %s\n", where.describe())
+	}
+	if fi, err := os.Stat(where.projects); err != nil || !fi.IsDir() {
+		fmt.Fprintf(e.stdout, "Projects directory does not exist: %s\n", where.projects)
+		fmt.Fprintln(e.stderr, wrongDirHint(where.projects))
 		return nil
 	}
 	w := e.stdout
 	if project == "" {
-		ps, err := server.ListProjects(home)
+		ps, err := server.ListProjectsIn(where.projects)
 		if err != nil {
 			return err
 		}
 		if len(ps) == 0 {
 			fmt.Fprintln(w, "No projects found.")
+			fmt.Fprintln(e.stderr, wrongDirHint(where.projects))
 			return nil
 		}
 		for _, p := range ps {
@@ -78,7 +89,7 @@ func runList(e *env, args []string) error {
 		fmt.Fprintf(w, "\n%d project(s)\n", len(ps))
 		return nil
 	}
-	all, err := server.ListRuns(home)
+	all, err := server.ListRunsIn(where.projects)
 	if err != nil {
 		return err
 	}

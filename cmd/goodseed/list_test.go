@@ -69,15 +69,41 @@ func TestListRuns(t *testing.T) {
 	require.Equal(t, "No runs found in project 'nope'.\n", out)
 }
 
+// TestListEmptyAndMissing: a DIR that does not exist, or holds no runs,
+// says so as the Python CLI does, with a hint at what DIR should be.
 func TestListEmptyAndMissing(t *testing.T) {
 	dir := t.TempDir()
-	code, out, _ := runCmd(t, nil, "list", dir)
+	missing := filepath.Join(dir, "nope")
+	code, out, errOut := runCmd(t, nil, "list", missing)
 	require.Equal(t, exitOK, code)
-	require.Equal(t, "Projects directory does not exist: "+filepath.Join(dir, "projects")+"\n", out)
-	require.NoError(t, os.MkdirAll(filepath.Join(dir, "projects", "empty", "runs"), 0o755))
-	code, out, _ = runCmd(t, nil, "list", dir)
+	require.Equal(t, "Projects directory does not exist: "+missing+"\n", out)
+	require.Contains(t, errOut, "DIR is GoodSeed's projects directory, such as ~/.goodseed/projects, or the data directory holding it")
+	code, out, errOut = runCmd(t, nil, "list", dir)
 	require.Equal(t, exitOK, code)
 	require.Equal(t, "No projects found.\n", out)
+	require.Contains(t, errOut, dir+" holds no <project>/runs/")
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "projects", "empty", "runs"), 0o755))
+	code, out, errOut = runCmd(t, nil, "list", dir, "-v")
+	require.Equal(t, exitOK, code)
+	require.Equal(t, "No projects found.\n", out)
+	require.Contains(t, errOut, "Listing data directory "+dir+" (its projects: "+filepath.Join(dir, "projects")+")")
+}
+
+// TestListTakesTheProjectsDirectory: DIR may be the projects directory,
+// as the Python CLI takes it, or the data directory above it: the same
+// listing, and -v says which it was.
+func TestListTakesTheProjectsDirectory(t *testing.T) {
+	home := fixtureHome(t)
+	_, fromHome, _ := runCmd(t, nil, "list", home)
+	code, fromProjects, errOut := runCmd(t, nil, "list", filepath.Join(home, "projects"), "-v")
+	require.Equal(t, exitOK, code)
+	require.Equal(t, fromHome, fromProjects)
+	require.Contains(t, fromHome, "2 project(s)")
+	require.Equal(t, "Listing projects directory "+filepath.Join(home, "projects")+"\n", errOut)
+	_, runsHome, _ := runCmd(t, nil, "list", home, "-p", "ws/proj")
+	_, runsProjects, _ := runCmd(t, nil, "list", filepath.Join(home, "projects"), "-p", "ws/proj")
+	require.Equal(t, runsHome, runsProjects)
+	require.Contains(t, runsHome, "quiet-heron")
 }
 
 func TestListUsage(t *testing.T) {

@@ -159,6 +159,45 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// servedDirs is what a DIR argument names: GoodSeed's data directory (which
+// holds projects/), or its projects directory itself (as the Python CLI
+// takes it).
+type servedDirs struct {
+	home     string // the data directory; "" when DIR is a projects directory
+	projects string
+}
+
+// describe says which it is, for the user.
+func (s servedDirs) describe() string {
+	if s.home != "" {
+		return fmt.Sprintf("data directory %s (its projects: %s)", s.home, s.projects)
+	}
+	return "projects directory " + s.projects
+}
+
+// servedDir resolves DIR as GoodSeed's Python CLI does (its projects
+// directory), and also accepts the data directory holding projects/; no
+// DIR is $GOODSEED_HOME, else ~/.goodseed.
+func (e *env) servedDir(pos []string) (servedDirs, error) {
+	if len(pos) == 1 {
+		dir := pos[0]
+		if fi, err := os.Stat(filepath.Join(dir, "projects")); err == nil && fi.IsDir() {
+			return servedDirs{home: dir, projects: filepath.Join(dir, "projects")}, nil
+		}
+		return servedDirs{projects: dir}, nil
+	}
+	home, err := e.home(pos)
+	if err != nil {
+		return servedDirs{}, err
+	}
+	return servedDirs{home: home, projects: filepath.Join(home, "projects")}, nil
+}
+
+// wrongDirHint is what to say when DIR holds no runs.
+func wrongDirHint(dir string) string {
+	return fmt.Sprintf("(%s holds no <project>/runs/. DIR is GoodSeed's projects directory, such as ~/.goodseed/projects, or the data directory holding it, such as ~/.goodseed; $%s names the data directory when DIR is left out.)", dir, gsrun.EnvHome)
+}
+
 // home resolves the data directory: the DIR argument, else
 // $GOODSEED_HOME, else ~/.goodseed.
 func (e *env) home(pos []string) (string, error) {

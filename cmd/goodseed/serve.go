@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,12 +32,16 @@ var notifyContext = signal.NotifyContext
 func init() {
 	register(&command{
 		name:     "serve",
-		synopsis: "goodseed serve [DIR] [--port 8765] [--host 127.0.0.1] [--api-v1 (--api-key KEY[:ws1,ws2] | --api-keys-file F)]",
+		synopsis: "goodseed serve [DIR] [--port 8765] [--host 127.0.0.1] [-v] [--api-v1 (--api-key KEY[:ws1,ws2] | --api-keys-file F)]",
 		summary: `Serve the runs under DIR to the GoodSeed web UI (the local read API) and print
 the link that opens it. Runs written while the server runs show up, and live
 runs are read while they are written. Stops on Ctrl-C (SIGINT) or SIGTERM.`,
-		help: `Flags:
+		help: `DIR is the projects directory (as GoodSeed's Python CLI takes it), or the data
+directory holding projects/; default $GOODSEED_HOME, else ~/.goodseed.
+
+Flags:
   --port N              port to listen on (default 8765; 0 picks a free one)
+  -v, --verbose         print where it listens and which directory it serves
   --host H              address to listen on (default 127.0.0.1). The local read API has no
                         authentication: anyone who can reach it can read every run.
   --api-v1              also serve the remote API (/api/v1) that GoodSeed's Python client
@@ -72,18 +75,24 @@ func runServe(e *env, args []string) error {
 	var keys keyList
 	fs.Var(&keys, "api-key", "")
 	keysFile := fs.String("api-keys-file", "", "")
+	var verbose bool
+	fs.BoolVar(&verbose, "v", false, "")
+	fs.BoolVar(&verbose, "verbose", false, "")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	}
-	home, err := e.home(pos)
+	where, err := e.servedDir(pos)
 	if err != nil {
 		return err
 	}
 	if *port < 0 || *port > 65535 {
 		return usagef("--port %d is not a port (0 to 65535)", *port)
 	}
-	opts := server.Options{Home: home, Addr: net.JoinHostPort(*host, strconv.Itoa(*port)), APIv1: *apiV1}
+	opts := server.Options{Home: where.home, Addr: net.JoinHostPort(*host, strconv.Itoa(*port)), APIv1: *apiV1}
+	if where.home == "" {
+		opts.Projects = where.projects
+	}
 	if opts.APIKeys, err = apiKeys(keys, *keysFile, e.getenv(envAPIKeys)); err != nil {
 		return err
 	}
@@ -95,10 +104,8 @@ func runServe(e *env, args []string) error {
 	} else if len(opts.APIKeys) == 0 {
 		return usagef("--api-v1 needs at least one API key: --api-key, --api-keys-file or $%s", envAPIKeys)
 	}
-	if fi, err := os.Stat(home); err != nil || !fi.IsDir() {
-		fmt.Fprintf(e.stderr, "Note: %s does not exist yet; runs written there will show up.\n", home)
-	} else if _, err := os.Stat(filepath.Join(home, "projects")); err != nil && filepath.Base(home) == "projects" {
-		fmt.Fprintf(e.stderr, "Note: DIR is the data directory that holds projects/; did you mean %s?\n", filepath.Dir(home))
+	if fi, err := os.Stat(where.projects); err != nil || !fi.IsDir() {
+		fmt.Fprintf(e.stderr, "Note: %s does not exist yet; runs written there will show up.\n", where.projects)
 	}
 
 	s, err := server.New(opts)
@@ -113,8 +120,15 @@ func runServe(e *env, args []string) error {
 		return err
 	}
 	addr := ln.Addr().(*net.TCPAddr)
-	fmt.Fprintf(e.stdout, "Goodseed server running at http://%s\n", net.JoinHostPort(urlHost(*host), strconv.Itoa(addr.Port)))
-	fmt.Fprintf(e.stdout, "Data directory: %s\n", s.Home())
+	// Quiet as GoodSeed's Python CLI: the link alone, unless -v.
+	if verbose {
+		fmt.Fprintf(e.stdout, "Goodseed server running at http://%s\n", net.JoinHostPort(urlHost(*host), strconv.Itoa(addr.Port)))
+		if where.home != "" {
+			fmt.Fprintf(e.stdout, "Data directory: %s (projects: %s)\n", s.Home(), s.Projects())
+		} else {
+			fmt.Fprintf(e.stdout, "Projects directory: %s\n", s.Projects())
+		}
+	}
 	if *apiV1 {
 		fmt.Fprintf(e.stdout, "Remote API (/api/v1) on, %d API key(s)\n", len(opts.APIKeys))
 	}

@@ -85,8 +85,9 @@ func httpGet(t *testing.T, url string, header ...string) (int, string) {
 
 func TestServe(t *testing.T) {
 	home := fixtureHome(t)
-	s, stop := startServe(t, nil, false, home, "--port", "0")
+	s, stop := startServe(t, nil, false, home, "--port", "0", "-v")
 	require.Equal(t, "Goodseed server running at "+s.url+"\nData directory: "+resolved(t, home)+
+		" (projects: "+filepath.Join(resolved(t, home), "projects")+")"+
 		"\nView your runs at https://app.goodseed.ai/local?port="+s.port+"\n", s.out.String())
 	require.Empty(t, s.errOut.String())
 	code, body := httpGet(t, s.url+"/api/runs?project=ws/proj")
@@ -98,6 +99,21 @@ func TestServe(t *testing.T) {
 	require.True(t, strings.HasSuffix(s.out.String(), "Server stopped.\n"))
 	_, err := http.Get(s.url + "/api/runs")
 	require.Error(t, err, "the listener is closed")
+}
+
+// TestServeQuietAndProjectsDir: quiet by default, as the Python CLI (the
+// link alone); DIR may be the projects directory itself, served alike.
+func TestServeQuietAndProjectsDir(t *testing.T) {
+	home := fixtureHome(t)
+	s, stop := startServe(t, nil, false, filepath.Join(home, "projects"), "--port", "0")
+	require.Equal(t, "View your runs at https://app.goodseed.ai/local?port="+s.port+"\n", s.out.String())
+	require.Empty(t, s.errOut.String())
+	code, body := httpGet(t, s.url+"/api/runs?project=ws/proj")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, `"run_id": "quiet-heron"`)
+	code, body = httpGet(t, s.url+"/api/runs/vision/bold-falcon/metric-paths")
+	require.Equal(t, http.StatusOK, code, body)
+	require.Equal(t, exitOK, stop())
 }
 
 func resolved(t *testing.T, p string) string {
@@ -128,7 +144,7 @@ func TestServeDefaultCommand(t *testing.T) {
 	old := notifyContext
 	notifyContext = func(context.Context, ...os.Signal) (context.Context, context.CancelFunc) { return ctx, cancel }
 	defer func() { notifyContext = old }()
-	for _, args := range [][]string{{"--port", "0"}, {home, "--port", "0"}} {
+	for _, args := range [][]string{{"--port", "0", "-v"}, {home, "--port", "0", "--verbose"}} {
 		out := &syncBuffer{}
 		done := make(chan int, 1)
 		go func() {
@@ -141,7 +157,7 @@ func TestServeDefaultCommand(t *testing.T) {
 			require.True(t, time.Now().Before(deadline))
 			time.Sleep(5 * time.Millisecond)
 		}
-		require.Contains(t, out.String(), "Data directory: "+resolved(t, home)+"\n")
+		require.Contains(t, out.String(), "Data directory: "+resolved(t, home)+" (projects: ")
 		cancel()
 		require.Equal(t, exitOK, <-done)
 		ctx, cancel = context.WithCancel(context.Background())
@@ -195,7 +211,7 @@ func TestServeUsageErrors(t *testing.T) {
 
 func TestServeWarnsAndNotes(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "not-yet")
-	s, stop := startServe(t, nil, false, missing, "--port", "0", "--host", "0.0.0.0")
+	s, stop := startServe(t, nil, false, missing, "--port", "0", "--host", "0.0.0.0", "-v")
 	require.Contains(t, s.errOut.String(), "does not exist yet")
 	require.Contains(t, s.errOut.String(), "Warning: listening on 0.0.0.0")
 	require.Contains(t, s.out.String(), "running at http://127.0.0.1:"+s.port)
