@@ -47,7 +47,7 @@ type Server struct {
 	home string // absolute, symlinks resolved: nothing outside is touched
 	// projects is <home>/projects, or home itself (Options.Projects).
 	projects string
-	mux  *http.ServeMux
+	mux      *http.ServeMux
 
 	closeMu  sync.Mutex
 	closers  []func() error // run at Close: Part B's open writers, caches
