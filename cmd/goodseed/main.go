@@ -4,6 +4,7 @@
 //	goodseed list [DIR] [-p PROJECT]
 //	goodseed sync [RUN... | -p PROJECT | --all] [--follow] [--url URL]
 //	goodseed import [RUN... | -p PROJECT | --all]
+//	goodseed upload -p PROJECT [-r RUN_ID]
 //
 // serve starts the local HTTP server the GoodSeed web UI reads
 // (docs/http-api.md, Part A), and with --api-v1 the remote API the Python
@@ -68,9 +69,11 @@ const topUsage = `Usage:
   goodseed list [DIR] [-p PROJECT]                          list projects, or the runs of one
   goodseed sync [RUN... | -p PROJECT | --all] [--follow]    ship runs to a server's /api/v1
   goodseed import [RUN... | -p PROJECT | --all]             convert Python-written runs, verified
+  goodseed upload -p PROJECT [-r RUN_ID]                    the Python CLI's spelling of sync
   goodseed help [COMMAND]
 
-DIR is the data directory holding projects/ (default $GOODSEED_HOME, else ~/.goodseed).
+DIR is the projects directory, or the data directory holding projects/ (default
+$GOODSEED_HOME, else ~/.goodseed).
 Run 'goodseed COMMAND --help' for a command's flags and examples.
 `
 

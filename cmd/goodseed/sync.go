@@ -136,6 +136,7 @@ type syncCmd struct {
 	done           map[string]time.Time
 	total          remote.Report
 	synced, failed int
+	notedPython    map[string]bool
 }
 
 // target is a run to sync and when it last changed (zero: unknown).
@@ -156,9 +157,14 @@ func (s *syncCmd) targets() ([]target, error) {
 	var dirs []target
 	if len(s.named) == 0 {
 		for _, r := range list {
-			if s.all || r.Project == s.project {
-				dirs = append(dirs, target{r.Dir, r.LastModified})
+			if !s.all && r.Project != s.project {
+				continue
 			}
+			if r.Python != "" {
+				s.notePython(r)
+				continue
+			}
+			dirs = append(dirs, target{r.Dir, r.LastModified})
 		}
 		return dirs, nil
 	}
@@ -170,6 +176,9 @@ func (s *syncCmd) targets() ([]target, error) {
 		var found []target
 		for _, r := range list {
 			if r.RunID == name && (s.project == "" || r.Project == s.project) {
+				if r.Python != "" {
+					return nil, fmt.Errorf("run %s/%s was written by GoodSeed's Python client (%s): convert it with 'goodseed import %s' first", r.Project, r.RunID, r.Python, r.RunID)
+				}
 				found = append(found, target{r.Dir, r.LastModified})
 			}
 		}
@@ -183,6 +192,19 @@ func (s *syncCmd) targets() ([]target, error) {
 		}
 	}
 	return dirs, nil
+}
+
+// notePython says, once, that a Python-written run is not shipped: its
+// SQLite file is served read-only from a mirror, which is no place for a
+// sync cursor.
+func (s *syncCmd) notePython(r server.RunSummary) {
+	if s.notedPython == nil {
+		s.notedPython = map[string]bool{}
+	}
+	if !s.notedPython[r.Python] {
+		s.notedPython[r.Python] = true
+		fmt.Fprintf(s.e.stderr, "goodseed sync: %s/%s was written by GoodSeed's Python client: not shipped; 'goodseed import %s' converts it\n", r.Project, r.RunID, r.RunID)
+	}
 }
 
 // pass syncs each run once; it returns how many are not done.
