@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -160,4 +161,45 @@ r.close()
 	st, v, b := getJSON(t, ours.URL+"/api/runs/plain/proj/plain-000/metrics?path=train/loss")
 	require.Equal(t, http.StatusOK, st, "%s", b)
 	require.Contains(t, string(b), "5000", "%v", v)
+}
+
+// TestPyCLIUploadToOurServer: the Python CLI's own "goodseed upload -p"
+// ships runs its client wrote locally to our /api/v1; served by us they
+// answer as GoodSeed's server answers from the SQLite, and a second
+// upload has nothing left to send.
+func TestPyCLIUploadToOurServer(t *testing.T) {
+	src := pyclient.Src(t)
+	clientHome := t.TempDir()
+	writePyLocalRuns(t, src, clientHome, 3, 150, "small")
+	serverHome, url := pyTestServer(t)
+	env := []string{"GOODSEED_API_URL=" + url, "GOODSEED_API_KEY=" + v1TestKey, "GOODSEED_HOME=" + clientHome}
+	const upload = "import sys; from goodseed.cli import main; sys.exit(main(['upload', '-p', 'ws/proj']))"
+	out, _ := pyclient.Run(t, src, upload, env...)
+	require.Contains(t, out, "Uploading run 'run-001'")
+	require.NotContains(t, out, "Error")
+	out, _ = pyclient.Run(t, src, upload, env...)
+	require.Contains(t, out, "Done. Uploaded 0 item(s).", "nothing left to send")
+
+	pyURL := pyclient.StartServer(t, src, filepath.Join(clientHome, "projects"))
+	ours := httptest.NewServer(mustServer(t, serverHome).Handler())
+	defer ours.Close()
+	for _, run := range []string{"ws/proj/run-001", "ws/proj/run-002"} {
+		base := "/api/runs/" + run
+		for _, p := range []string{base + "/metric-paths", base + "/metrics?path=train/loss", base + "/metrics?path=eval/half",
+			base + "/metrics?path=train/acc&pointCount=30", base + "/string_series?path=log/line", base + "/string_series?tail=3"} {
+			pst, pv, pb := getJSON(t, pyURL+p)
+			ost, ov, ob := getJSON(t, ours.URL+p)
+			require.Equal(t, http.StatusOK, pst, "%s: %s", p, pb)
+			require.Equal(t, pst, ost, "%s: %s", p, ob)
+			if strings.Contains(p, "eval/half") {
+				// The client's upload sends int(step) (sync.py,
+				// _serialize_point): a fractional step arrives cut.
+				for _, m := range pv.(map[string]any)["metrics"].([]any) {
+					pt := m.(map[string]any)
+					pt["step"] = math.Trunc(pt["step"].(float64))
+				}
+			}
+			require.Equal(t, pv, ov, "%s\npython: %.1500s\nours:   %.1500s", p, pb, ob)
+		}
+	}
 }
